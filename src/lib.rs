@@ -1,0 +1,6 @@
+//! Spymaster: market data to live BREAK / REJECT calls at the price levels SPY 0DTE traders watch.
+//!
+//! The library holds all logic; the `spm-*` binaries only wire a source to a stage to a sink.
+
+pub mod event;
+pub mod io;
