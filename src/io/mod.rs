@@ -6,7 +6,8 @@
 //! with plain buffered I/O for speed, and the NATS adaptors in [`crate::bus`] run their own async
 //! runtime behind a bounded channel.
 
-// codec and pipe modules follow
+pub mod codec;
+pub mod pipe;
 
 use crate::event::Event;
 
@@ -85,6 +86,10 @@ pub trait EventSource {
 /// Something events are written to, in order.
 pub trait EventSink {
     fn send(&mut self, event: &Event) -> Result<(), SinkError>;
+    /// Hands buffered events on to the reader now (before a pause in a paced replay).
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
     /// Writes out everything buffered and waits for acknowledgements; call before exit.
     fn finish(&mut self) -> Result<(), SinkError>;
 }
@@ -98,6 +103,9 @@ impl<S: EventSource + ?Sized> EventSource for Box<S> {
 impl<S: EventSink + ?Sized> EventSink for Box<S> {
     fn send(&mut self, event: &Event) -> Result<(), SinkError> {
         (**self).send(event)
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        (**self).flush()
     }
     fn finish(&mut self) -> Result<(), SinkError> {
         (**self).finish()
