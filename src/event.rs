@@ -379,6 +379,10 @@ pub struct LevelSignals {
 }
 
 /// Any event on a pipe or the bus.
+///
+/// MBP-10 images are most of the traffic, so they are held inline: boxing them would cost an
+/// allocation per event to save memory on the rarer, smaller kinds.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {

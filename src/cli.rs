@@ -1,0 +1,123 @@
+//! What every command shares at its edges: logging, signals, exit codes, progress bars.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Logs to stderr through `tracing`, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static INSTALLED: OnceLock<()> = OnceLock::new();
+
+/// A flag that becomes true on SIGINT or SIGTERM. Commands poll it, stop reading, flush and
+/// exit 0. A second signal exits at once with the conventional code.
+pub fn stop_flag() -> &'static AtomicBool {
+    INSTALLED.get_or_init(|| {
+        let spawned = std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(|| {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async {
+                    use tokio::signal::unix::{SignalKind, signal};
+                    let (Ok(mut int), Ok(mut term)) = (
+                        signal(SignalKind::interrupt()),
+                        signal(SignalKind::terminate()),
+                    ) else {
+                        return;
+                    };
+                    let mut seen = 0;
+                    loop {
+                        tokio::select! {
+                            _ = int.recv() => {}
+                            _ = term.recv() => {}
+                        }
+                        seen += 1;
+                        if seen > 1 {
+                            std::process::exit(130);
+                        }
+                        tracing::info!("signal received: stopping (again to exit at once)");
+                        STOP.store(true, Ordering::SeqCst);
+                    }
+                });
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot watch for signals: {e}");
+        }
+    });
+    &STOP
+}
+
+/// Reports a command's outcome: errors with their context chain, exit 1.
+pub fn finish(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Whether progress bars should be drawn (stderr is a terminal).
+pub fn progress_enabled() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// Formats a count with thousands separators: 1234567 → "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Formats event time as UTC `YYYY-MM-DD HH:MM:SS.mmm`.
+pub fn format_ts(ts_ns: u64) -> String {
+    let secs = (ts_ns / 1_000_000_000) as i64;
+    let nanos = (ts_ns % 1_000_000_000) as u32;
+    chrono::DateTime::from_timestamp(secs, nanos)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+        .unwrap_or_else(|| ts_ns.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn event_time_formats_in_utc() {
+        assert_eq!(
+            format_ts(1_700_000_000_123_000_000),
+            "2023-11-14 22:13:20.123"
+        );
+    }
+}
