@@ -252,6 +252,49 @@ impl ReplaySummary {
     }
 }
 
+impl ReplaySummary {
+    /// The exit summary: events by type, skipped records and why, wall time and rate.
+    pub fn report(&self, skipped: &BTreeMap<String, u64>) -> String {
+        use crate::cli::thousands;
+        use std::fmt::Write;
+        let mut out = String::new();
+        let secs = self.wall.as_secs_f64();
+        let _ = writeln!(
+            out,
+            "replayed {} events in {:.2} s ({:.0} events/s){}",
+            thousands(self.total()),
+            secs,
+            self.total() as f64 / secs.max(1e-9),
+            if self.interrupted {
+                ", interrupted"
+            } else {
+                ""
+            }
+        );
+        for (kind, n) in &self.events {
+            let _ = writeln!(out, "  {:<14} {:>12}", kind.type_name(), thousands(*n));
+        }
+        if let (Some(a), Some(b)) = (self.first_ts, self.last_ts) {
+            let _ = writeln!(
+                out,
+                "  event time     {} .. {} UTC",
+                crate::cli::format_ts(a),
+                crate::cli::format_ts(b)
+            );
+        }
+        if skipped.is_empty() {
+            let _ = writeln!(out, "  skipped records: none");
+        } else {
+            let total: u64 = skipped.values().sum();
+            let _ = writeln!(out, "  skipped records: {}", thousands(total));
+            for (why, n) in skipped {
+                let _ = writeln!(out, "    {:>12}  {why}", thousands(*n));
+            }
+        }
+        out
+    }
+}
+
 /// Progress reports from a running replay (called every few thousand events).
 pub trait Progress {
     fn update(&self, events: u64, ts: u64);
@@ -346,6 +389,64 @@ pub fn run(
     }
     summary.wall = started.elapsed();
     Ok(summary)
+}
+
+/// A progress bar on stderr: events/s, event-time position and ETA over the inputs' time span.
+pub struct ProgressBar {
+    bar: indicatif::ProgressBar,
+    span: Option<(u64, u64)>,
+}
+
+impl ProgressBar {
+    /// `span` is the inputs' event-time range from their metadata, when known.
+    pub fn new(span: Option<(u64, u64)>) -> Self {
+        let bar = match span {
+            Some((start, end)) if end > start => {
+                let bar = indicatif::ProgressBar::new((end - start) / 1_000_000);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} [{elapsed_precise}] {bar:30} {percent:>3}% {msg} ETA {eta}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                bar
+            }
+            _ => {
+                let bar = indicatif::ProgressBar::new_spinner();
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                bar
+            }
+        };
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
+        ProgressBar {
+            bar,
+            span: span.filter(|(s, e)| e > s),
+        }
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Progress for ProgressBar {
+    fn update(&self, events: u64, ts: u64) {
+        let secs = self.bar.elapsed().as_secs_f64().max(1e-3);
+        self.bar.set_message(format!(
+            "{} events ({:.0}/s) at {}",
+            crate::cli::thousands(events),
+            events as f64 / secs,
+            crate::cli::format_ts(ts)
+        ));
+        if let Some((start, _)) = self.span {
+            self.bar.set_position(ts.saturating_sub(start) / 1_000_000);
+        } else {
+            self.bar.tick();
+        }
+    }
 }
 
 fn sleep_interruptibly(total: Duration, stop: &std::sync::atomic::AtomicBool) {
