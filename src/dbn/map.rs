@@ -58,6 +58,8 @@ impl Market {
 }
 
 /// What one record became.
+// Returned by value and unpacked at once; boxing the event would cost an allocation per record.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Outcome {
     /// A canonical event.
@@ -199,7 +201,7 @@ pub fn exp_date(expiration_ns: u64) -> Option<String> {
     }
     let secs = i64::try_from(expiration_ns / 1_000_000_000).ok()?;
     let utc = chrono::DateTime::from_timestamp(secs, 0)?;
-    let date = if expiration_ns % DAY_NS == 0 {
+    let date = if expiration_ns.is_multiple_of(DAY_NS) {
         utc.date_naive()
     } else {
         chrono_tz::America::New_York

@@ -429,3 +429,6 @@ impl EventSource for DbnEventReader {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
