@@ -341,7 +341,7 @@ fn definition(iid: u32, raw: &str, class: u8, strike: i64) -> InstrumentDefMsg {
 
 fn cons_level(i: u64) -> [ConsolidatedBidAskPair; 1] {
     [ConsolidatedBidAskPair {
-        bid_px: if i % 5 == 0 {
+        bid_px: if i.is_multiple_of(5) {
             UNDEF_PRICE
         } else {
             1_000_000_000 + i as i64 * 10_000_000
@@ -377,7 +377,7 @@ fn write_synthetic(dir: &Path) -> Vec<PathBuf> {
                 505_000_000_000,
             ));
             for i in 0..30u64 {
-                let action = if rt == rtype::TCBBO || i % 2 == 0 {
+                let action = if rt == rtype::TCBBO || i.is_multiple_of(2) {
                     b'T'
                 } else {
                     b'A'
@@ -472,13 +472,13 @@ fn write_synthetic(dir: &Path) -> Vec<PathBuf> {
                 hd: RecordHeader::new::<Mbp1Msg>(rtype::MBP_1, 2, 15144, T0 + i * 10),
                 price: 510_000_000_000 + i as i64 * 10_000_000,
                 size: 100,
-                action: c(if i % 4 == 0 { b'T' } else { b'A' }),
+                action: c(if i.is_multiple_of(4) { b'T' } else { b'A' }),
                 side: side(i),
                 ts_recv: T0 + i * 10 + 1,
                 sequence: 1000 + i as u32,
                 levels: [BidAskPair {
                     bid_px: 509_990_000_000,
-                    ask_px: if i % 7 == 0 {
+                    ask_px: if i.is_multiple_of(7) {
                         UNDEF_PRICE
                     } else {
                         510_010_000_000
