@@ -872,3 +872,9 @@ fn a_record_with_a_zero_length_is_corrupt_at_its_offset() {
         "{e}"
     );
 }
+
+#[test]
+fn readers_can_move_to_another_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<DbnEventReader>();
+}
