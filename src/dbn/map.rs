@@ -80,6 +80,30 @@ pub struct OptionTerms {
     pub right: char,
 }
 
+/// What instrument definitions (and symbol mapping records) taught a reader: symbols by
+/// instrument id and option contract terms. Take it from a reader of a `definition` file and
+/// give it to the readers of the trade files of the same day, which usually carry no
+/// definitions of their own.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Definitions {
+    pub symbols: HashMap<u32, String>,
+    pub options: HashMap<u32, OptionTerms>,
+}
+
+impl Definitions {
+    pub fn is_empty(&self) -> bool {
+        self.symbols.is_empty() && self.options.is_empty()
+    }
+
+    /// Adds `other`'s entries, replacing those of the same instrument.
+    pub fn extend(&mut self, other: &Definitions) {
+        self.symbols
+            .extend(other.symbols.iter().map(|(k, v)| (*k, v.clone())));
+        self.options
+            .extend(other.options.iter().map(|(k, v)| (*k, v.clone())));
+    }
+}
+
 /// Symbol of each instrument: point-in-time names from `SymbolMappingMsg` records and
 /// definitions first, then the metadata's dated mappings.
 #[derive(Debug, Default)]
@@ -250,6 +274,24 @@ impl Mapper {
     /// The contract terms known for an option instrument.
     pub fn option_terms(&self, instrument_id: u32) -> Option<&OptionTerms> {
         self.options.get(&instrument_id)
+    }
+
+    /// Everything learnt so far from definitions and symbol mapping records.
+    pub fn definitions(&self) -> Definitions {
+        Definitions {
+            symbols: self.symbols.live.clone(),
+            options: self.options.clone(),
+        }
+    }
+
+    /// Learns `defs` as if their records had come first in this stream.
+    pub fn add_definitions(&mut self, defs: &Definitions) {
+        for (iid, sym) in &defs.symbols {
+            self.symbols.live.insert(*iid, sym.clone());
+        }
+        for (iid, terms) in &defs.options {
+            self.options.insert(*iid, terms.clone());
+        }
     }
 
     /// Maps one record.

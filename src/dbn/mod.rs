@@ -40,7 +40,10 @@
 //!   underlying = `underlying` or else `asset`, option symbol = `raw_symbol`). A midnight-UTC
 //!   expiration (OPRA's date-only stamp) is that UTC date; any other expiration is converted to
 //!   its US/Eastern date. A trade before its instrument's definition is skipped and counted
-//!   (and logged once per instrument), never guessed. `opt_bid`/`opt_ask` come from the record's
+//!   (and logged once per instrument), never guessed. Trade files (`tcbbo`, `trades`) usually
+//!   carry no definitions: load the day's `definition` file with
+//!   [`DbnEventReader::load_definitions`] and hand it to the trade file's reader with
+//!   [`DbnEventReader::add_definitions`]. `opt_bid`/`opt_ask` come from the record's
 //!   top level where it has one (tbbo, tcbbo, cmbp-1, mbp-1, cbbo, bbo; for interval records it
 //!   is the quote at the interval end). Interval records repeat the last sale until a new one
 //!   happens, so a sale is emitted only when its `ts_event` differs from the last one emitted for
@@ -68,8 +71,10 @@ use ::dbn::decode::DynReader;
 use ::dbn::decode::dbn::fsm::{DbnFsm, ProcessResult};
 use ::dbn::{Metadata, VersionUpgradePolicy};
 
+pub use map::{
+    Definitions, Market, OptionTerms, aggressor, exp_date, price, reason, unsupported_reason,
+};
 use map::{Mapper, Outcome, count};
-pub use map::{Market, OptionTerms, aggressor, exp_date, price, reason, unsupported_reason};
 
 use crate::event::Event;
 use crate::io::{EventSource, SourceError};
@@ -283,6 +288,25 @@ impl DbnEventReader {
     /// The contract terms known so far for an option instrument (from its definition).
     pub fn option_terms(&self, instrument_id: u32) -> Option<&OptionTerms> {
         self.mapper.option_terms(instrument_id)
+    }
+
+    /// Everything this reader has learnt so far from definition and symbol mapping records.
+    pub fn definitions(&self) -> Definitions {
+        self.mapper.definitions()
+    }
+
+    /// Teaches this reader definitions read elsewhere (e.g. the day's OPRA `definition` file
+    /// for a `tcbbo` file), as if they had come first in this stream. Definitions met later in
+    /// the stream replace them.
+    pub fn add_definitions(&mut self, defs: &Definitions) {
+        self.mapper.add_definitions(defs);
+    }
+
+    /// Reads a whole DBN file (typically a `definition` file) and returns its definitions.
+    pub fn load_definitions(path: &Path) -> Result<Definitions, DbnError> {
+        let mut reader = Self::open(path, "definitions")?;
+        while reader.next_event()?.is_some() {}
+        Ok(reader.definitions())
     }
 
     /// The name given when opening.

@@ -878,3 +878,63 @@ fn readers_can_move_to_another_thread() {
     fn assert_send<T: Send>() {}
     assert_send::<DbnEventReader>();
 }
+
+#[test]
+fn definitions_from_a_separate_file_make_a_trade_file_readable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let def_md = metadata("OPRA.PILLAR", Some(Schema::Definition), SType::RawSymbol);
+    let mut s = Stream::new(&def_md);
+    s.add(&option_def(
+        7,
+        "SPY   240315C00510000",
+        b'C',
+        510_000_000_000,
+        EXP_2024_03_15,
+    ));
+    let def_path = tmp.path().join("opra.definition.dbn");
+    std::fs::write(&def_path, s.bytes()).unwrap();
+    let defs = DbnEventReader::load_definitions(&def_path).unwrap();
+    assert_eq!(defs.options.len(), 1);
+    assert_eq!(
+        defs.symbols.get(&7).map(String::as_str),
+        Some("SPY   240315C00510000")
+    );
+
+    let md = metadata("OPRA.PILLAR", Some(Schema::Tcbbo), SType::RawSymbol);
+    let mut s = Stream::new(&md);
+    s.add(&tcbbo(
+        7,
+        T0 + 1,
+        1_500_000_000,
+        3,
+        b'B',
+        1_450_000_000,
+        1_550_000_000,
+    ));
+    let bytes = s.bytes();
+    // Without the definitions the trade is skipped, with them it maps.
+    let mut bare = reader_of(bytes.clone());
+    assert!(read_all(&mut bare).is_empty());
+    let mut r = reader_of(bytes);
+    r.add_definitions(&defs);
+    let events = read_all(&mut r);
+    let [Event::OptionTrade(t)] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!((t.strike, t.right, t.aggressor), (510.0, 'C', 1));
+    assert_eq!(
+        r.option_terms(7).map(|o| o.exp_date.as_str()),
+        Some("2024-03-15")
+    );
+}
+
+#[test]
+fn the_equity_definition_sample_names_its_instruments() {
+    let Some(dir) = samples_dir() else { return };
+    let defs =
+        DbnEventReader::load_definitions(&dir.join("test_data.definition.v1.dbn.zst")).unwrap();
+    // Two MSFT definitions (instrument ids of two days), no option terms: XNAS is equities.
+    assert_eq!(defs.symbols.get(&6819).map(String::as_str), Some("MSFT"));
+    assert_eq!(defs.symbols.get(&6830).map(String::as_str), Some("MSFT"));
+    assert!(defs.options.is_empty());
+}
