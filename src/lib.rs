@@ -2,7 +2,11 @@
 //!
 //! The library holds all logic; the `spm-*` binaries only wire a source to a stage to a sink.
 
+pub mod bus;
 pub mod cli;
+pub mod core;
+pub mod dbn;
 pub mod event;
 pub mod io;
 pub mod replay;
+pub mod synth;
