@@ -2,5 +2,7 @@
 //!
 //! The library holds all logic; the `spm-*` binaries only wire a source to a stage to a sink.
 
+pub mod bus;
 pub mod event;
 pub mod io;
+pub mod tap;
