@@ -3,7 +3,7 @@
 //! stream) and a bounded window of outstanding acks (`send` blocks when it is full). A publish
 //! whose ack fails is retried a few times, then the sink fails: nothing is dropped silently.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
@@ -165,10 +165,11 @@ impl EventSink for NatsSink {
             self.last_ts = Some(ts);
             self.same_ts_index = 0;
         }
+        let cap = self.buf.capacity();
         let out = Outgoing {
             subject: event.subject(),
             id: message_id(ts, self.same_ts_index, &self.buf),
-            payload: Bytes::copy_from_slice(&self.buf),
+            payload: Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(cap))),
             attempts: 0,
         };
         if tx.blocking_send(Command::Publish(out)).is_err() {
@@ -193,6 +194,7 @@ impl EventSink for NatsSink {
 impl Drop for NatsSink {
     fn drop(&mut self) {
         if self.tx.is_some()
+            && self.failure.is_none()
             && self.sent > 0
             && let Err(err) = self.finish()
         {
@@ -228,16 +230,18 @@ struct AckError {
     description: String,
 }
 
-/// The JetStream publisher: core NATS publishes with a reply subject `{inbox}.{n}` on one
-/// wildcard subscription for all acks (far cheaper than a request per message), a bounded map
-/// of pending acks, and a timer that publishes again what was not acknowledged in time.
+/// The JetStream publisher: core NATS publishes with a reply subject `{inbox}.{token}` on one
+/// wildcard subscription for all acks (far cheaper than a request per message), a ring of
+/// pending acks indexed by token, and a timer that publishes again what was not acknowledged
+/// in time.
 struct Publisher {
     client: async_nats::Client,
     inbox: String,
-    next: u64,
-    pending: HashMap<u64, Pending>,
-    /// Publish order of pending tokens, for timeouts (tokens already acked are skipped).
-    order: VecDeque<u64>,
+    /// Token of `slots[0]`; tokens are consecutive.
+    base: u64,
+    /// Publishes by token; `None` once acknowledged (acked fronts are popped).
+    slots: VecDeque<Option<Pending>>,
+    outstanding: usize,
     ack_timeout: Duration,
     max_retries: u32,
 }
@@ -261,46 +265,45 @@ impl Publisher {
     }
 
     async fn publish(&mut self, out: Outgoing) -> Result<(), String> {
-        let token = self.next;
-        self.next += 1;
+        let token = self.base + self.slots.len() as u64;
         self.send(token, &out)
             .await
             .map_err(|e| describe(&out, &e))?;
-        self.pending.insert(
-            token,
-            Pending {
-                out,
-                sent_at: Instant::now(),
-            },
-        );
-        self.order.push_back(token);
+        self.slots.push_back(Some(Pending {
+            out,
+            sent_at: Instant::now(),
+        }));
+        self.outstanding += 1;
         Ok(())
     }
 
     /// Publishes again (same token, same message id) what waited too long for its ack.
     async fn retry_expired(&mut self) -> Result<(), String> {
         let now = Instant::now();
-        while let Some(&token) = self.order.front() {
-            let Some(p) = self.pending.get(&token) else {
-                self.order.pop_front();
-                continue;
+        for i in 0..self.slots.len() {
+            let token = self.base + i as u64;
+            let expired = match &mut self.slots[i] {
+                Some(p) if now.duration_since(p.sent_at) >= self.ack_timeout => {
+                    p.out.attempts += 1;
+                    if p.out.attempts > self.max_retries {
+                        return Err(describe(&p.out, "no ack from the server"));
+                    }
+                    p.sent_at = now;
+                    tracing::warn!(subject = p.out.subject, id = %p.out.id, "no ack in {:?}; publishing again", self.ack_timeout);
+                    Some(Outgoing {
+                        subject: p.out.subject,
+                        payload: p.out.payload.clone(),
+                        id: p.out.id.clone(),
+                        attempts: p.out.attempts,
+                    })
+                }
+                _ => None,
             };
-            if now.duration_since(p.sent_at) < self.ack_timeout {
-                break;
+            if let Some(out) = expired
+                && let Err(e) = self.send(token, &out).await
+            {
+                tracing::warn!(subject = out.subject, id = %out.id, "publish failed: {e}");
             }
-            self.order.pop_front();
-            let mut p = self.pending.remove(&token).expect("pending token present");
-            p.out.attempts += 1;
-            if p.out.attempts > self.max_retries {
-                return Err(describe(&p.out, "no ack from the server"));
-            }
-            tracing::warn!(subject = p.out.subject, id = %p.out.id, "no ack in {:?}; publishing again", self.ack_timeout);
-            if let Err(e) = self.send(token, &p.out).await {
-                tracing::warn!(subject = p.out.subject, id = %p.out.id, "publish failed: {e}");
-            }
-            p.sent_at = Instant::now();
-            self.pending.insert(token, p);
-            self.order.push_back(token);
         }
         Ok(())
     }
@@ -314,8 +317,10 @@ impl Publisher {
         else {
             return Ok(());
         };
-        let Some(p) = self.pending.get(&token) else {
-            // A late ack of a message already acknowledged after a retry.
+        let Some(index) = token.checked_sub(self.base).map(|i| i as usize) else {
+            return Ok(()); // a late ack of a message acknowledged after a retry
+        };
+        let Some(Some(p)) = self.slots.get(index) else {
             return Ok(());
         };
         if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
@@ -327,19 +332,27 @@ impl Publisher {
         match serde_json::from_slice::<AckReply>(&msg.payload) {
             Ok(AckReply {
                 error: Some(err), ..
-            }) => Err(describe(
-                &p.out,
-                &format!("JetStream error {}: {}", err.code, err.description),
-            )),
-            Ok(AckReply { seq: Some(_), .. }) => {
-                self.pending.remove(&token);
-                Ok(())
+            }) => {
+                return Err(describe(
+                    &p.out,
+                    &format!("JetStream error {}: {}", err.code, err.description),
+                ));
             }
-            _ => Err(describe(
-                &p.out,
-                &format!("unexpected ack {:?}", String::from_utf8_lossy(&msg.payload)),
-            )),
+            Ok(AckReply { seq: Some(_), .. }) => {}
+            _ => {
+                return Err(describe(
+                    &p.out,
+                    &format!("unexpected ack {:?}", String::from_utf8_lossy(&msg.payload)),
+                ));
+            }
         }
+        self.slots[index] = None;
+        self.outstanding -= 1;
+        while let Some(None) = self.slots.front() {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+        Ok(())
     }
 }
 
@@ -366,9 +379,9 @@ async fn run(
     let mut publisher = Publisher {
         client,
         inbox,
-        next: 0,
-        pending: HashMap::with_capacity(window + BATCH),
-        order: VecDeque::with_capacity(window + BATCH),
+        base: 0,
+        slots: VecDeque::with_capacity(window + BATCH),
+        outstanding: 0,
         ack_timeout: settings.ack_timeout,
         max_retries: settings.max_retries,
     };
@@ -378,7 +391,7 @@ async fn run(
     let mut batch = Vec::with_capacity(BATCH);
     let mut closed = false;
     loop {
-        if publisher.pending.is_empty() {
+        if publisher.outstanding == 0 {
             for w in waiters.drain(..) {
                 let _ = w.send(());
             }
@@ -386,7 +399,7 @@ async fn run(
                 return Ok(());
             }
         }
-        let accepting = !closed && publisher.pending.len() < window;
+        let accepting = !closed && publisher.outstanding < window;
         tokio::select! {
             biased;
             ack = acks.next() => match ack {

@@ -107,6 +107,11 @@ impl NatsServer {
         &self.store
     }
 
+    /// Process id of the running server.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the server now (the store stays until drop).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
