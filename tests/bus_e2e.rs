@@ -320,3 +320,37 @@ fn spm_tap_rejects_bad_usage_with_exit_code_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn spm_tap_exits_0_on_sigint_and_sigterm() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    for signal in ["-INT", "-TERM"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_spm-tap"))
+            .args(["--format", "table", "levels.signals"])
+            .env("NATS_URL", server.url())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let code = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("spm-tap still running 10 s after SIG{signal}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(code, Some(0), "after {signal}");
+    }
+}

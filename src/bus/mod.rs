@@ -386,7 +386,7 @@ impl Bus {
     /// Starts a runtime and connects (see [`connect`]). Must not be called from async code.
     pub fn connect(cfg: &BusConfig) -> Result<Bus, BusError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(1)
             .thread_name("spm-nats")
             .enable_all()
             .build()

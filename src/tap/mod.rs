@@ -132,8 +132,8 @@ where
     }
 }
 
-/// Exits the process with status 0 on SIGINT or SIGTERM (a tap has nothing to flush but the
-/// line it is writing).
+/// Exits the process with status 0 on SIGINT or SIGTERM (a tap has nothing to flush: each
+/// message is flushed as written, except when formatting a pipe to a pipe).
 fn exit_on_signal() {
     std::thread::spawn(|| {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -156,7 +156,8 @@ fn exit_on_signal() {
             }
             let _ = tokio::signal::ctrl_c().await;
         });
-        let _ = std::io::stdout().flush();
+        // No flush here: the main thread holds the stdout lock, and every message already
+        // written to a terminal or from NATS has been flushed.
         std::process::exit(0);
     });
 }
