@@ -12,6 +12,7 @@ pub struct NatsServer {
     child: Option<Child>,
     port: u16,
     store: PathBuf,
+    bin: PathBuf,
 }
 
 /// Finds the `nats-server` binary on `PATH` or in `/usr/sbin`, `/usr/local/bin`.
@@ -61,36 +62,58 @@ impl NatsServer {
         let store =
             std::env::temp_dir().join(format!("spm-nats-{}-{port}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&store).map_err(|e| e.to_string())?;
-        let child = Command::new(bin)
+        let mut server = NatsServer {
+            child: None,
+            port,
+            store,
+            bin: bin.to_path_buf(),
+        };
+        server.launch()?;
+        Ok(server)
+    }
+
+    /// Spawns the server on its port and store, and waits until it accepts connections.
+    fn launch(&mut self) -> Result<(), String> {
+        let child = Command::new(&self.bin)
             .args(["-js", "-sd"])
-            .arg(&store)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .arg(&self.store)
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| e.to_string())?;
-        let mut server = NatsServer {
-            child: Some(child),
-            port,
-            store,
-        };
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         loop {
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Ok(server);
+                return Ok(());
             }
-            if let Some(child) = server.child.as_mut()
+            if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
+                self.child = None;
                 return Err(format!("nats-server exited with {status}"));
             }
             if Instant::now() > deadline {
+                self.kill();
                 return Err("nats-server did not accept connections within 10 s".into());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Stops the server gracefully (SIGTERM, so its store is flushed) and starts it again on
+    /// the same port and store.
+    pub fn restart(&mut self) -> Result<(), String> {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+        self.launch()
     }
 
     /// `nats://127.0.0.1:PORT`.
