@@ -388,3 +388,63 @@ fn a_server_restart_while_publishing_loses_nothing_and_duplicates_nothing() {
         .expect("the sink rides out a restart");
     assert_eq!(bus.stream_message_count(MARKET_DATA_STREAM).unwrap(), n);
 }
+
+#[test]
+fn an_existing_stream_with_other_settings_is_used_as_it_is() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
+    let client = bus.client().clone();
+    bus.runtime().block_on(async {
+        let js = async_nats::jetstream::new(client);
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: MARKET_DATA_STREAM.into(),
+            subjects: vec!["market.>".into()],
+            storage: async_nats::jetstream::stream::StorageType::Memory,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    });
+    let mut sink = bus.sink(SinkSettings::default()).unwrap();
+    sink.send(&trade(1)).unwrap();
+    sink.finish().unwrap();
+    assert_eq!(bus.stream_message_count(MARKET_DATA_STREAM).unwrap(), 1);
+    let client = bus.client().clone();
+    let storage = bus.runtime().block_on(async {
+        let js = async_nats::jetstream::new(client);
+        let stream = js.get_stream(MARKET_DATA_STREAM).await.unwrap();
+        stream.get_info().await.unwrap().config.storage
+    });
+    assert_eq!(
+        storage,
+        async_nats::jetstream::stream::StorageType::Memory,
+        "left as it was"
+    );
+}
+
+#[test]
+fn a_subject_outside_the_streams_is_read_through_core_nats() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
+    let mut source = bus
+        .raw_source(&["sandbox.events".to_string()], SourceOptions::default())
+        .unwrap();
+    let client = bus.client().clone();
+    let line = trade(3).to_json();
+    let payload = line.clone();
+    bus.runtime().block_on(async move {
+        client
+            .publish("sandbox.events", payload.into())
+            .await
+            .unwrap();
+        client.flush().await.unwrap();
+    });
+    let msg = source.next_raw().unwrap().unwrap();
+    assert_eq!(msg.subject, "sandbox.events");
+    assert_eq!(msg.stream_seq, None);
+    assert_eq!(&msg.payload[..], line.as_bytes());
+}
