@@ -448,3 +448,25 @@ fn a_subject_outside_the_streams_is_read_through_core_nats() {
     assert_eq!(msg.stream_seq, None);
     assert_eq!(&msg.payload[..], line.as_bytes());
 }
+
+#[test]
+fn publishing_where_no_stream_captures_the_subject_fails_after_the_retries() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
+    let mut sink = bus
+        .sink(SinkSettings {
+            ensure_streams: false,
+            ack_timeout: Duration::from_millis(500),
+            max_retries: 2,
+            ..Default::default()
+        })
+        .unwrap();
+    let start = Instant::now();
+    let result = sink.send(&trade(1)).and_then(|()| sink.finish());
+    let err = result.expect_err("no stream, no ack").to_string();
+    assert!(err.contains("no JetStream stream captures"), "{err}");
+    assert!(err.contains("after 3 attempts"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+}

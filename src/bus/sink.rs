@@ -210,7 +210,10 @@ impl Drop for NatsSink {
 /// A publish awaiting its ack.
 struct Pending {
     out: Outgoing,
-    sent_at: Instant,
+    /// When to publish again if no good ack has come by then.
+    retry_at: Instant,
+    /// Why the last attempt failed, for the final error.
+    last_error: Option<String>,
 }
 
 /// A JetStream publish ack (or API error) as the server sends it.
@@ -268,10 +271,11 @@ impl Publisher {
         let token = self.base + self.slots.len() as u64;
         self.send(token, &out)
             .await
-            .map_err(|e| describe(&out, &e))?;
+            .map_err(|e| describe(&out, &e, out.attempts + 1))?;
         self.slots.push_back(Some(Pending {
             out,
-            sent_at: Instant::now(),
+            retry_at: Instant::now() + self.ack_timeout,
+            last_error: None,
         }));
         self.outstanding += 1;
         Ok(())
@@ -283,13 +287,16 @@ impl Publisher {
         for i in 0..self.slots.len() {
             let token = self.base + i as u64;
             let expired = match &mut self.slots[i] {
-                Some(p) if now.duration_since(p.sent_at) >= self.ack_timeout => {
+                Some(p) if now >= p.retry_at => {
                     p.out.attempts += 1;
+                    let why = p.last_error.take().unwrap_or_else(|| {
+                        format!("no ack from the server in {:?}", self.ack_timeout)
+                    });
                     if p.out.attempts > self.max_retries {
-                        return Err(describe(&p.out, "no ack from the server"));
+                        return Err(describe(&p.out, &why, p.out.attempts));
                     }
-                    p.sent_at = now;
-                    tracing::warn!(subject = p.out.subject, id = %p.out.id, "no ack in {:?}; publishing again", self.ack_timeout);
+                    p.retry_at = now + self.ack_timeout;
+                    tracing::warn!(subject = p.out.subject, id = %p.out.id, "{why}; publishing again");
                     Some(Outgoing {
                         subject: p.out.subject,
                         payload: p.out.payload.clone(),
@@ -320,31 +327,32 @@ impl Publisher {
         let Some(index) = token.checked_sub(self.base).map(|i| i as usize) else {
             return Ok(()); // a late ack of a message acknowledged after a retry
         };
-        let Some(Some(p)) = self.slots.get(index) else {
+        if !matches!(self.slots.get(index), Some(Some(_))) {
             return Ok(());
-        };
-        if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
-            return Err(describe(
-                &p.out,
-                "no JetStream stream captures this subject",
-            ));
         }
-        match serde_json::from_slice::<AckReply>(&msg.payload) {
-            Ok(AckReply {
-                error: Some(err), ..
-            }) => {
-                return Err(describe(
-                    &p.out,
-                    &format!("JetStream error {}: {}", err.code, err.description),
-                ));
+        let failure = if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+            // No stream captures the subject, or JetStream is still starting after a restart.
+            Some("no JetStream stream captures this subject".to_string())
+        } else {
+            match serde_json::from_slice::<AckReply>(&msg.payload) {
+                Ok(AckReply {
+                    error: Some(err), ..
+                }) => Some(format!("JetStream error {}: {}", err.code, err.description)),
+                Ok(AckReply { seq: Some(_), .. }) => None,
+                _ => Some(format!(
+                    "unexpected ack {:?}",
+                    String::from_utf8_lossy(&msg.payload)
+                )),
             }
-            Ok(AckReply { seq: Some(_), .. }) => {}
-            _ => {
-                return Err(describe(
-                    &p.out,
-                    &format!("unexpected ack {:?}", String::from_utf8_lossy(&msg.payload)),
-                ));
+        };
+        if let Some(why) = failure {
+            // Publish again soon (the same message id, so a stored copy is not duplicated);
+            // the retry budget turns a lasting failure into an error.
+            if let Some(Some(p)) = self.slots.get_mut(index) {
+                p.retry_at = Instant::now() + ERROR_RETRY_DELAY.min(self.ack_timeout);
+                p.last_error = Some(why);
             }
+            return Ok(());
         }
         self.slots[index] = None;
         self.outstanding -= 1;
@@ -356,12 +364,11 @@ impl Publisher {
     }
 }
 
-fn describe(out: &Outgoing, err: &str) -> String {
+/// The final error of a message after `tries` publishes.
+fn describe(out: &Outgoing, err: &str, tries: u32) -> String {
     format!(
-        "{err} (message {} on {}, after {} attempts)",
-        out.id,
-        out.subject,
-        out.attempts + 1
+        "{err} (message {} on {}, after {tries} attempts)",
+        out.id, out.subject
     )
 }
 
@@ -385,7 +392,9 @@ async fn run(
         ack_timeout: settings.ack_timeout,
         max_retries: settings.max_retries,
     };
-    let mut tick = tokio::time::interval((settings.ack_timeout / 4).max(Duration::from_millis(10)));
+    let mut tick = tokio::time::interval(
+        (settings.ack_timeout / 4).clamp(Duration::from_millis(10), Duration::from_millis(100)),
+    );
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
     let mut batch = Vec::with_capacity(BATCH);
@@ -421,6 +430,9 @@ async fn run(
         }
     }
 }
+
+/// Wait before publishing again after an error ack.
+const ERROR_RETRY_DELAY: Duration = Duration::from_millis(250);
 
 /// Commands taken from the channel at once.
 const BATCH: usize = 256;
