@@ -1,0 +1,531 @@
+//! The NATS bus: connection settings, JetStream streams, and the synchronous source and sink
+//! adaptors every command uses to read and write events over NATS.
+//!
+//! The binaries are synchronous; [`Bus`] owns a small tokio runtime and hands out a
+//! [`NatsSink`] (JetStream publish with a bounded window of outstanding acks and a
+//! deterministic `Nats-Msg-Id`, so a re-run replay is deduplicated) and a [`NatsSource`]
+//! (ordered consumers, new messages by default or the retained history with `from_start`).
+//! Async code (the gateway) can use [`connect`] and [`ensure_streams`] directly.
+
+mod sink;
+mod source;
+mod subject;
+pub mod testing;
+
+pub use sink::{NatsSink, SinkSettings, message_id};
+pub use source::{NatsRawSource, NatsSource, RawMessage, SourceOptions};
+pub use subject::{subject_matches, subjects_overlap};
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use futures::TryStreamExt;
+
+/// Connection settings shared by every binary (`#[command(flatten)]`); each has an env fallback.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BusConfig {
+    /// NATS server URL (`nats://`, `tls://`; `user:pass@` or a token in the URL are honoured).
+    #[arg(
+        long = "nats-url",
+        env = "NATS_URL",
+        default_value = "nats://localhost:4222"
+    )]
+    pub nats_url: String,
+    /// NATS credentials file (JWT + NKey seed).
+    #[arg(long = "nats-creds", env = "NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+    /// NATS authentication token.
+    #[arg(long = "nats-token", env = "NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<String>,
+    /// NATS user name (with `--nats-password`).
+    #[arg(long = "nats-user", env = "NATS_USER")]
+    pub nats_user: Option<String>,
+    /// NATS password.
+    #[arg(long = "nats-password", env = "NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+    /// PEM file of root certificates to trust for TLS.
+    #[arg(long = "nats-ca", env = "NATS_CA", value_name = "FILE")]
+    pub nats_ca: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS (with `--nats-key`).
+    #[arg(
+        long = "nats-cert",
+        env = "NATS_CERT",
+        value_name = "FILE",
+        requires = "nats_key"
+    )]
+    pub nats_cert: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    #[arg(
+        long = "nats-key",
+        env = "NATS_KEY",
+        value_name = "FILE",
+        requires = "nats_cert"
+    )]
+    pub nats_key: Option<PathBuf>,
+    /// How long to keep trying to reach the server at startup, in seconds.
+    #[arg(
+        long = "nats-connect-wait",
+        env = "NATS_CONNECT_WAIT",
+        default_value_t = 10.0,
+        value_name = "SECS"
+    )]
+    pub connect_wait_secs: f64,
+    #[command(flatten)]
+    pub streams: StreamSettings,
+}
+
+impl BusConfig {
+    /// Settings for a server at `url` with no credentials and the default streams.
+    pub fn new(url: impl Into<String>) -> Self {
+        BusConfig {
+            nats_url: url.into(),
+            nats_creds: None,
+            nats_token: None,
+            nats_user: None,
+            nats_password: None,
+            nats_ca: None,
+            nats_cert: None,
+            nats_key: None,
+            connect_wait_secs: 10.0,
+            streams: StreamSettings::default(),
+        }
+    }
+}
+
+/// Storage of a JetStream stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Storage {
+    #[default]
+    File,
+    Memory,
+}
+
+impl From<Storage> for jetstream::stream::StorageType {
+    fn from(s: Storage) -> Self {
+        match s {
+            Storage::File => jetstream::stream::StorageType::File,
+            Storage::Memory => jetstream::stream::StorageType::Memory,
+        }
+    }
+}
+
+/// One stream and the subjects it captures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSpec {
+    pub name: String,
+    pub subjects: Vec<String>,
+}
+
+/// The JetStream streams commands create idempotently, and their limits.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StreamSettings {
+    #[arg(skip = default_streams())]
+    pub streams: Vec<StreamSpec>,
+    /// Storage of streams this command creates.
+    #[arg(long = "stream-storage", env = "NATS_STREAM_STORAGE", value_enum, default_value_t = Storage::File)]
+    pub storage: Storage,
+    /// Maximum age of messages in streams this command creates, in seconds.
+    #[arg(
+        long = "stream-max-age",
+        env = "NATS_STREAM_MAX_AGE",
+        default_value_t = 86_400,
+        value_name = "SECS"
+    )]
+    pub max_age_secs: u64,
+    /// Deduplication window (`Nats-Msg-Id`) of streams this command creates, in seconds.
+    #[arg(
+        long = "stream-duplicate-window",
+        env = "NATS_STREAM_DUPLICATE_WINDOW",
+        default_value_t = 120,
+        value_name = "SECS"
+    )]
+    pub duplicate_window_secs: u64,
+    /// Maximum size of each stream this command creates, in bytes (-1: unlimited).
+    #[arg(long = "stream-max-bytes", env = "NATS_STREAM_MAX_BYTES", default_value_t = -1, allow_negative_numbers = true, value_name = "BYTES")]
+    pub max_bytes: i64,
+}
+
+/// Name of the stream holding `market.>`.
+pub const MARKET_DATA_STREAM: &str = "MARKET_DATA";
+/// Name of the stream holding `levels.>`.
+pub const LEVEL_SIGNALS_STREAM: &str = "LEVEL_SIGNALS";
+
+fn default_streams() -> Vec<StreamSpec> {
+    vec![
+        StreamSpec {
+            name: MARKET_DATA_STREAM.into(),
+            subjects: vec!["market.>".into()],
+        },
+        StreamSpec {
+            name: LEVEL_SIGNALS_STREAM.into(),
+            subjects: vec!["levels.>".into()],
+        },
+    ]
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        StreamSettings {
+            streams: default_streams(),
+            storage: Storage::File,
+            max_age_secs: 86_400,
+            duplicate_window_secs: 120,
+            max_bytes: -1,
+        }
+    }
+}
+
+impl StreamSettings {
+    /// The JetStream configuration of one stream.
+    pub fn stream_config(&self, spec: &StreamSpec) -> jetstream::stream::Config {
+        jetstream::stream::Config {
+            name: spec.name.clone(),
+            subjects: spec.subjects.clone(),
+            storage: self.storage.into(),
+            max_age: Duration::from_secs(self.max_age_secs),
+            duplicate_window: Duration::from_secs(self.duplicate_window_secs),
+            max_bytes: self.max_bytes,
+            ..Default::default()
+        }
+    }
+}
+
+/// Errors of the NATS bus.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("cannot connect to NATS at {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("cannot read NATS credentials file {path}: {source}")]
+    Credentials {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("JetStream stream {stream}: {message}")]
+    Stream { stream: String, message: String },
+    #[error("cannot subscribe to {subject}: {message}")]
+    Subscribe { subject: String, message: String },
+    #[error("cannot start the NATS runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// The URL with any password or token replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => (&url[..i + 3], &url[i + 3..]),
+        None => ("", url),
+    };
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..host_end].rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let shown = match userinfo.find(':') {
+                Some(colon) => format!("{}:***", &userinfo[..colon]),
+                None => "***".to_string(),
+            };
+            format!("{scheme}{shown}{}", &rest[at..])
+        }
+        None => url.to_string(),
+    }
+}
+
+async fn connect_options(cfg: &BusConfig) -> Result<async_nats::ConnectOptions, BusError> {
+    let mut opts = match &cfg.nats_creds {
+        Some(path) => async_nats::ConnectOptions::with_credentials_file(path)
+            .await
+            .map_err(|source| BusError::Credentials {
+                path: path.clone(),
+                source,
+            })?,
+        None => async_nats::ConnectOptions::new(),
+    };
+    if let Some(token) = &cfg.nats_token {
+        opts = opts.token(token.clone());
+    }
+    if let Some(user) = &cfg.nats_user {
+        opts = opts.user_and_password(user.clone(), cfg.nats_password.clone().unwrap_or_default());
+    }
+    if let Some(ca) = &cfg.nats_ca {
+        opts = opts.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    if let (Some(cert), Some(key)) = (&cfg.nats_cert, &cfg.nats_key) {
+        opts = opts
+            .add_client_certificate(cert.clone(), key.clone())
+            .require_tls(true);
+    }
+    if cfg.nats_url.trim_start().starts_with("tls://") {
+        opts = opts.require_tls(true);
+    }
+    let shown = redact_url(&cfg.nats_url);
+    Ok(opts
+        .name("spymaster")
+        .connection_timeout(Duration::from_secs(3))
+        .event_callback(move |event| {
+            let shown = shown.clone();
+            async move {
+                match event {
+                    async_nats::Event::Connected => tracing::info!(url = %shown, "NATS connected"),
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!(url = %shown, "NATS disconnected; reconnecting")
+                    }
+                    async_nats::Event::Closed => {
+                        tracing::warn!(url = %shown, "NATS connection closed")
+                    }
+                    other => tracing::warn!(url = %shown, "NATS: {other}"),
+                }
+            }
+        }))
+}
+
+/// Connects to NATS, retrying for `connect_wait_secs` at startup; the error names the URL.
+/// Once connected, the client reconnects by itself and logs disconnects through `tracing`.
+pub async fn connect(cfg: &BusConfig) -> Result<async_nats::Client, BusError> {
+    let shown = redact_url(&cfg.nats_url);
+    let deadline = Instant::now() + Duration::from_secs_f64(cfg.connect_wait_secs.max(0.0));
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let opts = connect_options(cfg).await?;
+        match opts.connect(cfg.nats_url.as_str()).await {
+            Ok(client) => return Ok(client),
+            Err(err) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(BusError::Connect {
+                        url: shown,
+                        message: err.to_string(),
+                    });
+                }
+                tracing::warn!(url = %shown, "cannot connect to NATS yet ({err}); retrying");
+                tokio::time::sleep(delay.min(deadline - now)).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Creates the configured streams if they do not exist. A stream that exists with other
+/// settings (or whose subjects another stream already captures) is used as it is, with a warning.
+pub async fn ensure_streams(
+    js: &jetstream::Context,
+    settings: &StreamSettings,
+) -> Result<(), BusError> {
+    for spec in &settings.streams {
+        let wanted = settings.stream_config(spec);
+        match js.get_or_create_stream(wanted.clone()).await {
+            Ok(mut stream) => {
+                let info = stream.info().await.map_err(|e| BusError::Stream {
+                    stream: spec.name.clone(),
+                    message: e.to_string(),
+                })?;
+                let have = &info.config;
+                if have.subjects != wanted.subjects
+                    || have.storage != wanted.storage
+                    || have.max_age != wanted.max_age
+                    || have.duplicate_window != wanted.duplicate_window
+                    || have.max_bytes != wanted.max_bytes
+                {
+                    tracing::warn!(
+                        stream = %spec.name,
+                        "stream exists with other settings (subjects {:?}, storage {:?}, max age {:?}, duplicate window {:?}, max bytes {}); using it as it is",
+                        have.subjects, have.storage, have.max_age, have.duplicate_window, have.max_bytes
+                    );
+                }
+            }
+            Err(err) => {
+                // Typically: another stream already captures these subjects. Publishing still
+                // lands in that stream, so go on.
+                let text = err.to_string();
+                if text.contains("overlap") {
+                    tracing::warn!(stream = %spec.name, "cannot create stream ({text}); using the stream that captures its subjects");
+                } else {
+                    return Err(BusError::Stream {
+                        stream: spec.name.clone(),
+                        message: text,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Names and subjects of every stream on the server.
+pub(crate) async fn list_streams(js: &jetstream::Context) -> Result<Vec<StreamSpec>, BusError> {
+    let mut out = Vec::new();
+    let mut streams = js.streams();
+    while let Some(info) = streams.try_next().await.map_err(|e| BusError::Stream {
+        stream: "(list)".into(),
+        message: e.to_string(),
+    })? {
+        out.push(StreamSpec {
+            name: info.config.name.clone(),
+            subjects: info.config.subjects.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// A connection to NATS with its own runtime, for synchronous callers.
+#[derive(Clone)]
+pub struct Bus {
+    runtime: Arc<tokio::runtime::Runtime>,
+    client: async_nats::Client,
+    settings: StreamSettings,
+    url: String,
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bus").field("url", &self.url).finish()
+    }
+}
+
+impl Bus {
+    /// Starts a runtime and connects (see [`connect`]). Must not be called from async code.
+    pub fn connect(cfg: &BusConfig) -> Result<Bus, BusError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("spm-nats")
+            .enable_all()
+            .build()
+            .map_err(BusError::Runtime)?;
+        let client = runtime.block_on(connect(cfg))?;
+        Ok(Bus {
+            runtime: Arc::new(runtime),
+            client,
+            settings: cfg.streams.clone(),
+            url: redact_url(&cfg.nats_url),
+        })
+    }
+
+    /// The server URL, with secrets redacted.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+
+    pub fn stream_settings(&self) -> &StreamSettings {
+        &self.settings
+    }
+
+    /// Creates the configured streams if needed (see [`ensure_streams`]).
+    pub fn ensure_streams(&self) -> Result<(), BusError> {
+        self.runtime.block_on(async {
+            let js = jetstream::new(self.client.clone());
+            ensure_streams(&js, &self.settings).await
+        })
+    }
+
+    /// A sink publishing every event to its subject through JetStream.
+    pub fn sink(&self, settings: SinkSettings) -> Result<NatsSink, BusError> {
+        NatsSink::new(self, settings)
+    }
+
+    /// A source reading the given subjects (wildcards allowed) through ordered consumers.
+    pub fn source(&self, subjects: &[String], opts: SourceOptions) -> Result<NatsSource, BusError> {
+        NatsSource::new(self, subjects, opts)
+    }
+
+    /// Like [`Bus::source`], but yields the subject and payload bytes of each message unparsed.
+    pub fn raw_source(
+        &self,
+        subjects: &[String],
+        opts: SourceOptions,
+    ) -> Result<NatsRawSource, BusError> {
+        NatsRawSource::new(self, subjects, opts)
+    }
+
+    /// Number of messages in a stream (for tests and tools).
+    pub fn stream_message_count(&self, stream: &str) -> Result<u64, BusError> {
+        self.runtime.block_on(async {
+            let js = jetstream::new(self.client.clone());
+            let s = js.get_stream(stream).await.map_err(|e| BusError::Stream {
+                stream: stream.into(),
+                message: e.to_string(),
+            })?;
+            let info = s.get_info().await.map_err(|e| BusError::Stream {
+                stream: stream.into(),
+                message: e.to_string(),
+            })?;
+            Ok(info.state.messages)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bus: BusConfig,
+    }
+
+    #[test]
+    fn redact_url_hides_passwords_and_tokens_but_keeps_the_host() {
+        assert_eq!(
+            redact_url("nats://alice:s3cret@host:4222"),
+            "nats://alice:***@host:4222"
+        );
+        assert_eq!(redact_url("tls://tok@host"), "tls://***@host");
+        assert_eq!(redact_url("nats://localhost:4222"), "nats://localhost:4222");
+        assert_eq!(redact_url("host:4222"), "host:4222");
+    }
+
+    #[test]
+    fn bus_config_defaults_to_localhost_and_the_two_streams() {
+        let cli = Cli::try_parse_from(["x"]).unwrap();
+        // NATS_URL may be set in the environment running the tests.
+        if std::env::var_os("NATS_URL").is_none() {
+            assert_eq!(cli.bus.nats_url, "nats://localhost:4222");
+        }
+        let names: Vec<_> = cli
+            .bus
+            .streams
+            .streams
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(names, [MARKET_DATA_STREAM, LEVEL_SIGNALS_STREAM]);
+        let cfg = cli.bus.streams.stream_config(&cli.bus.streams.streams[0]);
+        assert_eq!(cfg.subjects, ["market.>"]);
+        assert_eq!(cfg.duplicate_window, Duration::from_secs(120));
+        assert_eq!(cfg.max_age, Duration::from_secs(86_400));
+        assert_eq!(cfg.storage, jetstream::stream::StorageType::File);
+    }
+
+    #[test]
+    fn client_certificate_requires_its_key() {
+        assert!(Cli::try_parse_from(["x", "--nats-cert", "c.pem"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--nats-cert", "c.pem", "--nats-key", "k.pem"]).is_ok());
+    }
+
+    #[test]
+    fn connect_fails_with_an_error_naming_the_url() {
+        // A port nothing listens on: bind one, then drop it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cfg = BusConfig::new(format!("nats://u:pw@127.0.0.1:{port}"));
+        cfg.connect_wait_secs = 0.3;
+        let err = Bus::connect(&cfg).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("nats://u:***@127.0.0.1:{port}")),
+            "{err}"
+        );
+        assert!(!err.contains("pw"), "{err}");
+    }
+}

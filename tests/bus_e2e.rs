@@ -1,0 +1,472 @@
+//! End-to-end tests of the NATS bus against a real `nats-server` (skipped when not installed).
+
+mod common;
+
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::nats::NatsServer;
+use spymaster::bus::testing::synthetic_mbp10;
+use spymaster::bus::{
+    Bus, BusConfig, LEVEL_SIGNALS_STREAM, MARKET_DATA_STREAM, SinkSettings, SourceOptions,
+};
+use spymaster::event::{
+    BarrierPayload, Event, FuelPayload, FuturesTrade, LevelSignal, LevelSignals, SpyQuote,
+    StockQuote,
+};
+use spymaster::io::{EventSink, EventSource};
+
+fn trade(i: u64) -> Event {
+    Event::FuturesTrade(FuturesTrade {
+        ts_event_ns: 1_764_000_000_000_000_000 + i * 100_000 + 50_000,
+        ts_recv_ns: 1_764_000_000_000_000_000 + i * 100_000 + 51_000,
+        source: "sim".into(),
+        symbol: "ESZ5".into(),
+        price: 6870.0 + (i % 17) as f64 * 0.25,
+        size: 1 + (i % 9) as u32,
+        aggressor: [1, -1, 0][(i % 3) as usize],
+        exchange: None,
+        seq: Some(i),
+    })
+}
+
+fn quote(i: u64) -> Event {
+    Event::StockQuote(StockQuote {
+        ts_event_ns: 1_764_000_000_000_000_000 + i * 100_000 + 70_000,
+        ts_recv_ns: 1_764_000_000_000_000_000 + i * 100_000 + 71_000,
+        source: "sim".into(),
+        symbol: "SPY".into(),
+        bid_px: 687.01 + (i % 5) as f64 * 0.01,
+        ask_px: 687.03 + (i % 5) as f64 * 0.01,
+        bid_sz: 300,
+        ask_sz: 200 + (i % 7) as u32,
+        seq: None,
+    })
+}
+
+/// A mixed market stream: book images, trades and SPY quotes in event-time order.
+fn market_events(n: usize) -> Vec<Event> {
+    (0..n as u64)
+        .map(|i| match i % 3 {
+            0 => synthetic_mbp10(i),
+            1 => trade(i),
+            _ => quote(i),
+        })
+        .collect()
+}
+
+fn signals(i: i64) -> Event {
+    Event::LevelSignals(LevelSignals {
+        ts: 1_764_000_000_000 + i * 250,
+        spy: SpyQuote {
+            spot: Some(687.02),
+            bid: Some(687.01),
+            ask: Some(687.03),
+        },
+        levels: vec![LevelSignal {
+            id: "STRIKE_687".into(),
+            price: 687.0,
+            kind: "STRIKE".into(),
+            direction: "SUPPORT".into(),
+            distance: 0.02,
+            break_score_raw: 84.0 + i as f64,
+            break_score_smooth: 80.5,
+            signal: "BREAK".into(),
+            confidence: "HIGH".into(),
+            barrier: BarrierPayload {
+                state: "VACUUM".into(),
+                ..Default::default()
+            },
+            fuel: FuelPayload {
+                effect: "AMPLIFY".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        }],
+    })
+}
+
+fn read_n(source: &mut impl EventSource, n: usize, limit: Duration) -> Vec<Event> {
+    let deadline = Instant::now() + limit;
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "read only {} of {n} events",
+            out.len()
+        );
+        match source.next_event() {
+            Ok(Some(ev)) => out.push(ev),
+            Ok(None) => break,
+            Err(e) => panic!("source error: {e}"),
+        }
+    }
+    out
+}
+
+#[test]
+fn published_events_read_back_identical_and_in_order_and_a_rerun_is_deduplicated() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
+    let mut events = market_events(100_000);
+    // Two identical events in one run are both kept (they differ by their index).
+    let dup = events[10].clone();
+    events.insert(11, dup);
+
+    let mut sink = bus.sink(SinkSettings::default()).unwrap();
+    for ev in &events {
+        sink.send(ev).unwrap();
+    }
+    sink.finish().unwrap();
+    assert_eq!(
+        bus.stream_message_count(MARKET_DATA_STREAM).unwrap(),
+        events.len() as u64
+    );
+
+    let mut source = bus
+        .source(
+            &["market.>".to_string()],
+            SourceOptions {
+                from_start: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let back = read_n(&mut source, events.len(), Duration::from_secs(120));
+    assert_eq!(back.len(), events.len());
+    for (i, (a, b)) in events.iter().zip(&back).enumerate() {
+        assert_eq!(a.to_json(), b.to_json(), "event {i} differs");
+    }
+
+    // The same run published again (a re-run replay) lands nowhere new.
+    let mut again = bus.sink(SinkSettings::default()).unwrap();
+    for ev in &events {
+        again.send(ev).unwrap();
+    }
+    again.finish().unwrap();
+    assert_eq!(
+        bus.stream_message_count(MARKET_DATA_STREAM).unwrap(),
+        events.len() as u64
+    );
+}
+
+#[test]
+fn signals_go_to_their_own_stream_and_a_source_sees_only_new_messages_by_default() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
+    let mut sink = bus.sink(SinkSettings::default()).unwrap();
+    sink.send(&signals(0)).unwrap();
+    sink.finish().unwrap();
+    assert_eq!(bus.stream_message_count(LEVEL_SIGNALS_STREAM).unwrap(), 1);
+
+    let mut live = bus
+        .source(&["levels.signals".to_string()], SourceOptions::default())
+        .unwrap();
+    sink.send(&signals(1)).unwrap();
+    sink.finish().unwrap();
+    let got = read_n(&mut live, 1, Duration::from_secs(20));
+    assert_eq!(got, [signals(1)]);
+}
+
+#[test]
+fn a_bad_payload_is_a_recoverable_error_with_its_subject_and_sequence() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
+    bus.ensure_streams().unwrap();
+    let client = bus.client().clone();
+    bus.runtime().block_on(async {
+        let js = async_nats::jetstream::new(client);
+        js.publish("market.futures.trades", "not json".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    });
+    let mut sink = bus.sink(SinkSettings::default()).unwrap();
+    sink.send(&trade(1)).unwrap();
+    sink.finish().unwrap();
+
+    let mut source = bus
+        .source(
+            &["market.futures.trades".to_string()],
+            SourceOptions {
+                from_start: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let err = source.next_event().unwrap_err();
+    assert!(err.is_recoverable(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("message 1 on market.futures.trades"),
+        "{err}"
+    );
+    assert_eq!(source.next_event().unwrap(), Some(trade(1)));
+}
+
+#[test]
+fn killing_the_server_while_publishing_gives_an_error_in_bounded_time() {
+    let Some(mut server) = NatsServer::start() else {
+        return;
+    };
+    let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
+    let settings = SinkSettings {
+        ack_timeout: Duration::from_millis(500),
+        max_retries: 2,
+        ..Default::default()
+    };
+    let mut sink = bus.sink(settings).unwrap();
+    let (started_tx, started_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut i = 0u64;
+        let result = loop {
+            if i == 20_000 {
+                let _ = started_tx.send(());
+            }
+            if let Err(e) = sink.send(&synthetic_mbp10(i)) {
+                break Err(e);
+            }
+            i += 1;
+            if i == 5_000_000 {
+                break sink.finish();
+            }
+        };
+        let _ = done_tx.send((i, result));
+    });
+    started_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("publisher started");
+    server.kill();
+    let (sent, result) = done_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the sink reports the lost server within a minute instead of hanging");
+    let err = result.expect_err("publishing to a dead server must fail");
+    assert!(
+        matches!(err, spymaster::io::SinkError::Publish(_)),
+        "{err:?}"
+    );
+    assert!(sent >= 20_000);
+}
+
+#[test]
+fn spm_tap_from_start_prints_exactly_the_published_json_lines() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
+    let events = market_events(3_000);
+    let mut sink = bus.sink(SinkSettings::default()).unwrap();
+    for ev in &events {
+        sink.send(ev).unwrap();
+    }
+    sink.send(&signals(7)).unwrap();
+    sink.finish().unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_spm-tap"))
+        .args([
+            "--from-start",
+            "--count",
+            &events.len().to_string(),
+            "market.>",
+        ])
+        .env("NATS_URL", server.url())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected: String = events.iter().map(|e| e.to_json() + "\n").collect();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_spm-tap"))
+        .args([
+            "--from-start",
+            "--count",
+            "1",
+            "--format",
+            "csv",
+            "levels.signals",
+        ])
+        .env("NATS_URL", server.url())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    assert_eq!(row[col("levels.id")], "STRIKE_687");
+    assert_eq!(row[col("levels.barrier.state")], "VACUUM");
+    assert_eq!(row[col("levels.fuel.effect")], "AMPLIFY");
+}
+
+#[test]
+fn spm_tap_rejects_bad_usage_with_exit_code_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_spm-tap"))
+        .args(["--format", "xml", "levels.signals"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn spm_tap_exits_0_on_sigint_and_sigterm() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    for signal in ["-INT", "-TERM"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_spm-tap"))
+            .args(["--format", "table", "levels.signals"])
+            .env("NATS_URL", server.url())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let code = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("spm-tap still running 10 s after SIG{signal}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(code, Some(0), "after {signal}");
+    }
+}
+
+#[test]
+fn a_server_restart_while_publishing_loses_nothing_and_duplicates_nothing() {
+    let Some(mut server) = NatsServer::start() else {
+        return;
+    };
+    let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
+    let settings = SinkSettings {
+        ack_timeout: Duration::from_millis(1000),
+        max_retries: 20,
+        ..Default::default()
+    };
+    let mut sink = bus.sink(settings).unwrap();
+    let n = 60_000u64;
+    let (started_tx, started_rx) = mpsc::channel();
+    let publisher = std::thread::spawn(move || {
+        for i in 0..n {
+            if i == 20_000 {
+                let _ = started_tx.send(());
+            }
+            sink.send(&synthetic_mbp10(i))?;
+        }
+        sink.finish()
+    });
+    started_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("publisher started");
+    server.restart().unwrap();
+    publisher
+        .join()
+        .unwrap()
+        .expect("the sink rides out a restart");
+    assert_eq!(bus.stream_message_count(MARKET_DATA_STREAM).unwrap(), n);
+}
+
+#[test]
+fn an_existing_stream_with_other_settings_is_used_as_it_is() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
+    let client = bus.client().clone();
+    bus.runtime().block_on(async {
+        let js = async_nats::jetstream::new(client);
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: MARKET_DATA_STREAM.into(),
+            subjects: vec!["market.>".into()],
+            storage: async_nats::jetstream::stream::StorageType::Memory,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    });
+    let mut sink = bus.sink(SinkSettings::default()).unwrap();
+    sink.send(&trade(1)).unwrap();
+    sink.finish().unwrap();
+    assert_eq!(bus.stream_message_count(MARKET_DATA_STREAM).unwrap(), 1);
+    let client = bus.client().clone();
+    let storage = bus.runtime().block_on(async {
+        let js = async_nats::jetstream::new(client);
+        let stream = js.get_stream(MARKET_DATA_STREAM).await.unwrap();
+        stream.get_info().await.unwrap().config.storage
+    });
+    assert_eq!(
+        storage,
+        async_nats::jetstream::stream::StorageType::Memory,
+        "left as it was"
+    );
+}
+
+#[test]
+fn a_subject_outside_the_streams_is_read_through_core_nats() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
+    let mut source = bus
+        .raw_source(&["sandbox.events".to_string()], SourceOptions::default())
+        .unwrap();
+    let client = bus.client().clone();
+    let line = trade(3).to_json();
+    let payload = line.clone();
+    bus.runtime().block_on(async move {
+        client
+            .publish("sandbox.events", payload.into())
+            .await
+            .unwrap();
+        client.flush().await.unwrap();
+    });
+    let msg = source.next_raw().unwrap().unwrap();
+    assert_eq!(msg.subject, "sandbox.events");
+    assert_eq!(msg.stream_seq, None);
+    assert_eq!(&msg.payload[..], line.as_bytes());
+}
+
+#[test]
+fn publishing_where_no_stream_captures_the_subject_fails_after_the_retries() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
+    let mut sink = bus
+        .sink(SinkSettings {
+            ensure_streams: false,
+            ack_timeout: Duration::from_millis(500),
+            max_retries: 2,
+            ..Default::default()
+        })
+        .unwrap();
+    let start = Instant::now();
+    let result = sink.send(&trade(1)).and_then(|()| sink.finish());
+    let err = result.expect_err("no stream, no ack").to_string();
+    assert!(err.contains("no JetStream stream captures"), "{err}");
+    assert!(err.contains("after 3 attempts"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
