@@ -101,7 +101,7 @@ impl Default for SynthConfig {
             quiet_mean_s: 300.0,
             busy_mean_s: 90.0,
             depth_scale: 1.0,
-            trade_share: 0.1,
+            trade_share: 0.06,
             option_rate: 1.5,
             strike_range: 15,
             smile: Smile::default(),

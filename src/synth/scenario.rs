@@ -138,11 +138,13 @@ pub enum Action {
         size: u32,
         duration_s: f64,
     },
-    /// One aggressive order of `size` contracts walking through up to `prices` price levels.
+    /// One aggressive order of `size` contracts walking through up to `prices` price levels,
+    /// never trading beyond `limit` (ES points) when given.
     Sweep {
         aggressor: Aggressor,
         size: u32,
         prices: u32,
+        limit: Option<f64>,
     },
     /// Customers buy or sell `contracts` 0DTE options spread over `strikes` × `rights`.
     Options {
@@ -440,6 +442,10 @@ fn parse_event(index: usize, e: RawEvent) -> Result<ScenarioEvent, ScenarioError
                 .filter(|&s| s > 0)
                 .ok_or_else(|| err("`size` (> 0) is required".into()))?,
             prices: e.prices.unwrap_or(3).clamp(1, 10),
+            limit: match (e.es, e.spy) {
+                (None, None) => None,
+                _ => Some(price()?),
+            },
         },
         "options" => {
             let strikes = e.strikes.clone().unwrap_or_default();

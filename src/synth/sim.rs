@@ -40,7 +40,7 @@ pub const OPTION_ID_BASE: u32 = 1_250_000;
 
 /// Target resting depth by distance from the best price (ticks), at depth_scale 1.
 const PROFILE: [f64; 14] = [
-    30.0, 42.0, 52.0, 62.0, 70.0, 76.0, 80.0, 84.0, 86.0, 88.0, 90.0, 90.0, 90.0, 90.0,
+    45.0, 58.0, 68.0, 76.0, 82.0, 86.0, 90.0, 92.0, 94.0, 95.0, 96.0, 96.0, 96.0, 96.0,
 ];
 /// Probability that a touch hits each distance from the best.
 const TOUCH_W: [f64; 14] = [
@@ -106,6 +106,7 @@ enum Timed {
         aggressor: Aggressor,
         size: u32,
         prices: u32,
+        limit: Option<i64>,
     },
     OptionTrade {
         customer: Customer,
@@ -401,10 +402,16 @@ impl Sim<'_> {
                     let c = Self::tick_of(*price);
                     let w = i64::from(*width_ticks);
                     let t1 = t0 + s(*duration_s);
+                    // No cancels at the wall price and behind it; the price can still trade
+                    // up to the wall through the levels in front of it.
+                    let (lo, hi) = match side {
+                        BookSide::Ask => (c, c + w),
+                        BookSide::Bid => (c - w, c),
+                    };
                     self.zones.push(Zone {
                         side: *side,
-                        lo: c - w,
-                        hi: c + w,
+                        lo,
+                        hi,
                         t0,
                         t1,
                         kind: ZoneKind::Wall,
@@ -451,6 +458,7 @@ impl Sim<'_> {
                     aggressor,
                     size,
                     prices,
+                    limit,
                 } => {
                     out.push((
                         t0,
@@ -458,6 +466,7 @@ impl Sim<'_> {
                             aggressor: *aggressor,
                             size: *size,
                             prices: *prices,
+                            limit: limit.map(Self::tick_of),
                         },
                     ));
                 }
@@ -796,7 +805,7 @@ impl Sim<'_> {
 
     fn mid_offset(&self) -> f64 {
         let mid = self.book.mid().unwrap_or(self.fair);
-        (self.fair - mid).clamp(-4.0, 4.0)
+        (self.fair - mid).clamp(-6.0, 6.0)
     }
 
     fn es_event(&mut self, t: u64) -> Result<(), SynthError> {
@@ -812,16 +821,17 @@ impl Sim<'_> {
                 self.add_order(BookSide::Ask, c, None);
             }
             _ => {
-                if self.rng.random::<f64>() < self.cfg.trade_share {
-                    let d = self.mid_offset();
-                    let p_buy = (0.5 + 0.12 * d).clamp(0.08, 0.92);
+                let d = self.mid_offset();
+                let share = (self.cfg.trade_share * (1.0 + 0.4 * d.abs())).min(0.5);
+                if self.rng.random::<f64>() < share {
+                    let p_buy = (0.5 + 0.1 * d).clamp(0.05, 0.95);
                     let aggr = if self.rng.random::<f64>() < p_buy {
                         Aggressor::Buy
                     } else {
                         Aggressor::Sell
                     };
                     let size = pareto_size(&mut self.rng, 1.3, 1.2, 300);
-                    self.market_order(aggr, size, 4, None);
+                    self.market_order(aggr, size, 2, None, None);
                 } else {
                     self.touch(t);
                 }
@@ -852,9 +862,11 @@ impl Sim<'_> {
             self.zone_at(BookSide::Ask, a - 1, self.t),
             Some(ZoneKind::Vacuum { .. })
         );
-        if bid_vac && !ask_vac {
+        // Nobody steps into a vacuum unless the fair price is pulling that way (and then only
+        // with one-lot orders, see the caps below).
+        if bid_vac && !ask_vac && d <= 0.5 {
             p_bid = 0.03;
-        } else if ask_vac && !bid_vac {
+        } else if ask_vac && !bid_vac && d >= -0.5 {
             p_bid = 0.97;
         }
         if self.rng.random::<f64>() < p_bid {
@@ -891,9 +903,9 @@ impl Sim<'_> {
         let d = self.mid_offset();
         let mut target = PROFILE[k] * self.cfg.depth_scale;
         let ahead = (side == BookSide::Ask && d > 0.0) || (side == BookSide::Bid && d < 0.0);
-        if k < 4 {
+        if k < 6 {
             target *= if ahead {
-                (-0.3 * d.abs()).exp()
+                (-0.45 * d.abs()).exp()
             } else {
                 1.0 + 0.1 * d.abs()
             };
@@ -941,13 +953,15 @@ impl Sim<'_> {
         self.push_mbp(b'C', side.dbn_char(), tick, size, depth, 0);
     }
 
-    /// An aggressive order walking at most `max_prices` levels; `only` restricts it to one price.
+    /// An aggressive order walking at most `max_prices` levels; `only` restricts it to one price,
+    /// `limit` stops it before prices beyond the limit.
     fn market_order(
         &mut self,
         aggr: Aggressor,
         size: u32,
         max_prices: u32,
         only: Option<i64>,
+        limit: Option<i64>,
     ) -> u32 {
         let passive = match aggr {
             Aggressor::Buy => BookSide::Ask,
@@ -961,6 +975,13 @@ impl Sim<'_> {
                 break;
             };
             if only.is_some_and(|o| o != best) {
+                break;
+            }
+            let beyond = match aggr {
+                Aggressor::Buy => limit.is_some_and(|l| best > l),
+                Aggressor::Sell => limit.is_some_and(|l| best < l),
+            };
+            if beyond {
                 break;
             }
             let lvl = self.book.level(passive, best);
@@ -1024,7 +1045,7 @@ impl Sim<'_> {
                     BookSide::Bid => Aggressor::Sell,
                     BookSide::Ask => Aggressor::Buy,
                 };
-                if self.market_order(aggr, size, 1, Some(tick)) == 0 {
+                if self.market_order(aggr, size, 1, Some(tick), None) == 0 {
                     self.skipped += 1;
                 }
             }
@@ -1032,8 +1053,9 @@ impl Sim<'_> {
                 aggressor,
                 size,
                 prices,
+                limit,
             } => {
-                if self.market_order(aggressor, size, prices, None) == 0 {
+                if self.market_order(aggressor, size, prices, None, limit) == 0 {
                     self.skipped += 1;
                 }
             }
