@@ -297,3 +297,29 @@ fn options_file_has_definitions_first_then_trades_inside_their_quotes() {
         "scripted customer buys reached the tape: {customer_buys_688}"
     );
 }
+
+#[test]
+fn documented_scenarios_parse() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for p in ["docs/scenario-minimal.toml", "testdata/scenario.toml"] {
+        let text = std::fs::read_to_string(root.join(p)).unwrap();
+        let s = Scenario::from_toml_str(&text).unwrap_or_else(|e| panic!("{p}: {e}"));
+        assert!(!s.events.is_empty(), "{p}");
+    }
+    let sample = Scenario::from_toml_str(
+        &std::fs::read_to_string(root.join("testdata/scenario.toml")).unwrap(),
+    )
+    .unwrap();
+    let signals: Vec<_> = sample
+        .expects
+        .iter()
+        .map(|e| (e.signal, e.level.as_str()))
+        .collect();
+    assert_eq!(
+        signals,
+        vec![
+            (synth::scenario::ExpectedSignal::Reject, "ROUND_690"),
+            (synth::scenario::ExpectedSignal::Break, "ROUND_687")
+        ]
+    );
+}

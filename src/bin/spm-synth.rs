@@ -83,8 +83,30 @@ fn parse_duration(s: &str) -> Result<f64, String> {
     }
 }
 
-fn main() -> Result<()> {
+/// A usage error (bad scenario or settings): exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Usage(String);
+
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("spm-synth: error: {e:#}");
+            let usage = e.chain().any(|c| {
+                c.is::<Usage>()
+                    || matches!(
+                        c.downcast_ref::<synth::SynthError>(),
+                        Some(synth::SynthError::Config(_) | synth::SynthError::Scenario(_))
+                    )
+            });
+            std::process::ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
+
+fn run(args: Args) -> Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -96,7 +118,7 @@ fn main() -> Result<()> {
         Some(p) => {
             let text =
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            Scenario::from_toml_str(&text).with_context(|| format!("parsing {}", p.display()))?
+            Scenario::from_toml_str(&text).map_err(|e| Usage(format!("{}: {e}", p.display())))?
         }
         None => Scenario::empty(),
     };
