@@ -58,6 +58,18 @@ struct Args {
     /// SPY trades per second (0: no SPY file).
     #[arg(long)]
     spy_rate: Option<f64>,
+    /// SPY − ES/10 basis in dollars.
+    #[arg(long)]
+    spy_basis: Option<f64>,
+    /// Strikes listed from spot − range to spot + range dollars.
+    #[arg(long)]
+    strike_range: Option<u32>,
+    /// Scale of resting ES depth per level.
+    #[arg(long)]
+    depth_scale: Option<f64>,
+    /// Share of ES book events that are market orders.
+    #[arg(long)]
+    trade_share: Option<f64>,
     /// zstd level (1-22).
     #[arg(long, default_value_t = 3)]
     zstd_level: i32,
@@ -135,7 +147,11 @@ fn run(args: Args) -> Result<()> {
         busy_multiplier,
         volatility,
         option_rate,
-        spy_rate
+        spy_rate,
+        spy_basis,
+        strike_range,
+        depth_scale,
+        trade_share
     );
     if let Some(d) = args.duration {
         cfg.duration_s = d;

@@ -12,6 +12,12 @@ use super::pricing::Right;
 
 /// Nominal ES/SPY ratio used to convert `spy = ...` prices in scenarios.
 pub const NOMINAL_RATIO: f64 = 10.0;
+/// Longest duration a primitive may have (seconds).
+const MAX_SECONDS: f64 = 86_400.0;
+/// Largest `size` / `contracts` of one primitive.
+const MAX_CONTRACTS: u32 = 1_000_000;
+/// Largest wall refill rate (contracts a second).
+const MAX_REFILL_PER_S: f64 = 5_000.0;
 
 /// Errors from reading a scenario.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +67,9 @@ impl TimeSpec {
             let m: u64 = m.parse().map_err(|_| bad())?;
             let sec: f64 = sec.parse().map_err(|_| bad())?;
             if m >= 60 || !(0.0..60.0).contains(&sec) {
+                return Err(bad());
+            }
+            if h > 48 {
                 return Err(bad());
             }
             let ns = (h * 3600 + m * 60) * 1_000_000_000 + (sec * 1e9).round() as u64;
@@ -389,8 +398,8 @@ fn parse_event(index: usize, e: RawEvent) -> Result<ScenarioEvent, ScenarioError
     let positive =
         |name: &str, v: Option<f64>, default: Option<f64>| -> Result<f64, ScenarioError> {
             match v.or(default) {
-                Some(x) if x > 0.0 && x.is_finite() => Ok(x),
-                Some(_) => Err(err(format!("`{name}` must be > 0"))),
+                Some(x) if x > 0.0 && x <= MAX_SECONDS => Ok(x),
+                Some(_) => Err(err(format!("`{name}` must be in (0, {MAX_SECONDS}]"))),
                 None => Err(err(format!("`{name}` is required"))),
             }
         };
@@ -398,7 +407,7 @@ fn parse_event(index: usize, e: RawEvent) -> Result<ScenarioEvent, ScenarioError
         "drift" => Action::Drift {
             to: price()?,
             duration_s: positive("duration_s", e.duration_s, None)?,
-            hold_s: e.hold_s.unwrap_or(0.0).max(0.0),
+            hold_s: e.hold_s.unwrap_or(0.0).clamp(0.0, MAX_SECONDS),
         },
         "vacuum" => {
             let duration_s = positive("duration_s", e.duration_s, None)?;
@@ -416,15 +425,16 @@ fn parse_event(index: usize, e: RawEvent) -> Result<ScenarioEvent, ScenarioError
             price: price()?,
             width_ticks: e.width_ticks.unwrap_or(2),
             duration_s: positive("duration_s", e.duration_s, None)?,
-            refill_per_s: positive("refill_per_s", e.refill_per_s, Some(150.0))?,
+            refill_per_s: positive("refill_per_s", e.refill_per_s, Some(150.0))?
+                .min(MAX_REFILL_PER_S),
         },
         "consume" => Action::Consume {
             side: book_side()?,
             price: price()?,
             size: e
                 .size
-                .filter(|&s| s > 0)
-                .ok_or_else(|| err("`size` (> 0) is required".into()))?,
+                .filter(|&s| s > 0 && s <= MAX_CONTRACTS)
+                .ok_or_else(|| err(format!("`size` in 1..={MAX_CONTRACTS} is required")))?,
             duration_s: positive("duration_s", e.duration_s, None)?,
         },
         "sweep" => Action::Sweep {
@@ -439,8 +449,8 @@ fn parse_event(index: usize, e: RawEvent) -> Result<ScenarioEvent, ScenarioError
             },
             size: e
                 .size
-                .filter(|&s| s > 0)
-                .ok_or_else(|| err("`size` (> 0) is required".into()))?,
+                .filter(|&s| s > 0 && s <= MAX_CONTRACTS)
+                .ok_or_else(|| err(format!("`size` in 1..={MAX_CONTRACTS} is required")))?,
             prices: e.prices.unwrap_or(3).clamp(1, 10),
             limit: match (e.es, e.spy) {
                 (None, None) => None,
@@ -467,8 +477,10 @@ fn parse_event(index: usize, e: RawEvent) -> Result<ScenarioEvent, ScenarioError
                 },
                 contracts: e
                     .contracts
-                    .filter(|&c| c > 0)
-                    .ok_or_else(|| err("`contracts` (> 0) is required".into()))?,
+                    .filter(|&c| c > 0 && c <= MAX_CONTRACTS)
+                    .ok_or_else(|| {
+                        err(format!("`contracts` in 1..={MAX_CONTRACTS} is required"))
+                    })?,
                 duration_s: positive("duration_s", e.duration_s, None)?,
             }
         }
@@ -611,6 +623,11 @@ mod tests {
         assert!(e.contains("unknown kind"), "{e}");
         let both = "[[event]]\nat='+00:00:01'\nkind='drift'\nes=6870.0\nspy=687.0\nduration_s=1";
         assert!(Scenario::from_toml_str(both).is_err());
+        let huge = "[[event]]\nat='+00:00:01'\nkind='sweep'\nside='sell'\nsize=2000000";
+        assert!(Scenario::from_toml_str(huge).is_err());
+        let long = "[[event]]\nat='+00:00:01'\nkind='regime'\nbusy=true\nduration_s=1e12";
+        assert!(Scenario::from_toml_str(long).is_err());
+        assert!(TimeSpec::parse("+99999:00:00").is_err());
         let bad_side = "[[event]]\nat='+00:00:01'\nkind='wall'\nside='up'\nes=1.0\nduration_s=1";
         assert!(Scenario::from_toml_str(bad_side).is_err());
     }

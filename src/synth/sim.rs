@@ -1265,3 +1265,44 @@ impl Sim<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn osi_symbols_follow_the_occ_layout() {
+        let d = chrono::NaiveDate::from_ymd_opt(2025, 11, 21).unwrap();
+        assert_eq!(
+            osi_symbol("SPY", d, Right::Call, 687.0),
+            "SPY   251121C00687000"
+        );
+        assert_eq!(
+            osi_symbol("SPY", d, Right::Put, 687.5),
+            "SPY   251121P00687500"
+        );
+    }
+
+    #[test]
+    fn pareto_sizes_are_heavy_tailed_and_bounded() {
+        let mut rng = seeded(1, 1);
+        let v: Vec<u32> = (0..20_000)
+            .map(|_| pareto_size(&mut rng, 1.3, 1.2, 300))
+            .collect();
+        assert!(v.iter().all(|&x| (1..=300).contains(&x)));
+        let ones = v.iter().filter(|&&x| x == 1).count();
+        let big = v.iter().filter(|&&x| x >= 20).count();
+        assert!(ones > 5_000, "most prints are small: {ones}");
+        assert!(big > 100, "a heavy tail: {big}");
+    }
+
+    #[test]
+    fn streams_depend_on_seed_and_stream_id() {
+        let a: u64 = seeded(1, 1).random();
+        let b: u64 = seeded(1, 2).random();
+        let c: u64 = seeded(2, 1).random();
+        let a2: u64 = seeded(1, 1).random();
+        assert_eq!(a, a2);
+        assert!(a != b && a != c);
+    }
+}
