@@ -95,7 +95,7 @@ impl Default for SynthConfig {
             duration_s: 900.0,
             es_symbol: "ESZ5".to_string(),
             es_start: 6885.0,
-            event_rate: 300.0,
+            event_rate: 400.0,
             busy_multiplier: 3.0,
             volatility: 0.15,
             quiet_mean_s: 300.0,
