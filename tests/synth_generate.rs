@@ -48,10 +48,17 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 
 const SMALL_SCENARIO: &str = r#"
 [[event]]
+at = "+00:00:00.5"
+kind = "drift"
+es = 6885.0
+duration_s = 1
+hold_s = 60
+
+[[event]]
 at = "+00:00:05"
 kind = "wall"
 side = "bid"
-es = 6883.0
+es = 6883.5
 width_ticks = 0
 duration_s = 20
 refill_per_s = 50
@@ -60,7 +67,7 @@ refill_per_s = 50
 at = "+00:00:10"
 kind = "vacuum"
 side = "ask"
-es = 6888.0
+es = 6886.5
 width_ticks = 2
 duration_s = 20
 pull_s = 2
@@ -198,9 +205,18 @@ fn books_are_never_crossed_and_records_are_ordered() {
 
 #[test]
 fn scenario_primitives_act_on_the_book_and_tape() {
+    for seed in 1..=4 {
+        primitives_act(seed);
+    }
+}
+
+fn primitives_act(seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     let scenario = Scenario::from_toml_str(SMALL_SCENARIO).unwrap();
-    let cfg = short_config(40.0);
+    let cfg = SynthConfig {
+        seed,
+        ..short_config(40.0)
+    };
     let start = cfg.start_ns().unwrap();
     synth::generate(&cfg, &scenario, dir.path(), None).unwrap();
     let recs: Vec<Mbp10Msg> = decode(&dir.path().join("es.mbp-10.dbn.zst"));
@@ -223,15 +239,18 @@ fn scenario_primitives_act_on_the_book_and_tape() {
             })
             .sum()
     };
-    // Wall: the bid at 6883.00 is refilled (about 50 a second for 20 s) and never pulled.
-    let before = size_at(at(4.9), 6883.0, true);
-    let during = size_at(at(24.0), 6883.0, true);
+    // Wall: the bid at 6883.50 is refilled (about 50 a second for 20 s) and never pulled.
+    let before = size_at(at(4.9), 6883.5, true);
+    let during = size_at(at(24.0), 6883.5, true);
     assert!(
         during > before + 400,
         "wall did not build: {before} → {during}"
     );
-    // Vacuum: asks at 6887.50..6888.50 are pulled to the residual one lot per level.
-    for px in [6887.5, 6887.75, 6888.0, 6888.25, 6888.5] {
+    // Vacuum: asks at 6886.00..6887.00 are pulled to the residual one lot per level.
+    let zone = [6886.0, 6886.25, 6886.5, 6886.75, 6887.0];
+    let held: u32 = zone.iter().map(|&px| size_at(at(9.9), px, false)).sum();
+    assert!(held > 100, "the zone held only {held} before the pull");
+    for px in zone {
         let s = size_at(at(12.5), px, false);
         assert!(s <= 2, "ask at {px} still holds {s} after the pull");
     }
