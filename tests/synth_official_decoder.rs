@@ -26,14 +26,18 @@ fn python_with_decoder() -> bool {
     }
 }
 
-fn check(dir: &Path, extra: &[&str]) {
+fn run_checker(dir: &Path, extra: &[&str]) -> std::process::Output {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/check_synth.py");
-    let out = Command::new("python3")
+    Command::new("python3")
         .arg(script)
         .arg(dir)
         .args(extra)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn check(dir: &Path, extra: &[&str]) {
+    let out = run_checker(dir, extra);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -95,4 +99,45 @@ fn committed_sample_reads_cleanly_and_shows_the_expected_calls() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
     let scenario = root.join("scenario.toml");
     check(&root, &["--physics", scenario.to_str().unwrap()]);
+}
+
+#[test]
+fn checker_catches_a_crossed_book() {
+    use dbn::decode::{DbnMetadata, DecodeRecord, DynDecoder};
+    use dbn::encode::{DbnEncoder, EncodeRecord};
+
+    if !python_with_decoder() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SynthConfig {
+        duration_s: 20.0,
+        zstd_level: None,
+        ..SynthConfig::default()
+    };
+    synth::generate(&cfg, &Scenario::empty(), dir.path(), None).unwrap();
+    let path = dir.path().join("es.mbp-10.dbn");
+    let mut dec = DynDecoder::from_file(&path, dbn::VersionUpgradePolicy::AsIs).unwrap();
+    let meta = dec.metadata().clone();
+    let mut recs = Vec::new();
+    while let Some(r) = dec.decode_record::<dbn::Mbp10Msg>().unwrap() {
+        recs.push(r.clone());
+    }
+    drop(dec);
+    // Swap the best bid and ask of one image in the middle of the file: a crossed book.
+    let i = recs.len() / 2;
+    let l = &mut recs[i].levels[0];
+    std::mem::swap(&mut l.bid_px, &mut l.ask_px);
+    let mut enc = DbnEncoder::new(std::fs::File::create(&path).unwrap(), &meta).unwrap();
+    for r in &recs {
+        enc.encode_record(r).unwrap();
+    }
+    drop(enc);
+    let out = run_checker(dir.path(), &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "checker accepted a crossed book:\n{stdout}"
+    );
+    assert!(stdout.contains("crossed book"), "{stdout}");
 }
