@@ -2,5 +2,6 @@
 //!
 //! The library holds all logic; the `spm-*` binaries only wire a source to a stage to a sink.
 
+pub mod core;
 pub mod event;
 pub mod io;

@@ -1,0 +1,646 @@
+//! Barrier (resting liquidity) physics, PHYSICS.md §3, computed incrementally.
+//!
+//! # Definition
+//! For each consecutive pair (prev, curr) of MBP-10 images in the window `[now − W_b, now)`, the
+//! change Δ of the zone depth on the defending side is split into `added` (Δ > 0), `filled`
+//! (`min(lost, V)` where V is the passive volume traded in the zone on the defending side between
+//! the two images) and `canceled` (the rest of the loss).
+//!
+//! # Design (exact, and cheap at snap time)
+//! Because `min(lost, V)` is not linear over prices, per-price running sums are not enough: the
+//! contribution of a pair depends on the whole zone. So the engine keeps two things:
+//!
+//! 1. A compact window of **pair records**: for every image pair, the sparse list of per-price
+//!    depth changes `(side, tick, Δsize)` (only prices whose size changed: usually one or two)
+//!    and the per-price trade volume between the two images. Records older than `W_b` are
+//!    dropped as images arrive.
+//! 2. A sorted set of **tracked zones** keyed by `(side, lo_tick, hi_tick)`. Each holds a ring of
+//!    its non-zero per-pair contributions `(prev_ts, added, canceled, filled)` and their integer
+//!    running sums. When an image arrives, each changed price is routed (binary search) to the
+//!    zones containing it, so an image costs O(changes · log zones), independent of the window.
+//!
+//! A zone becomes tracked the first time a snap asks for it; it is then back-filled from the pair
+//! records (once), which gives exactly the same contributions as incremental tracking would have.
+//! At a snap, a zone's window sums are its running sums after popping expired contributions —
+//! amortised O(1), so snap cost does not grow with the number of book updates. Zones not asked for
+//! during `ZONE_RETAIN_NS` are dropped. Sizes are integers, so sums are exact and deterministic.
+//!
+//! Trades are attributed to the pair in arrival order (a trade belongs to the next image to
+//! arrive). That is the spec's `prev.ts < t ≤ curr.ts` when events arrive in time order with
+//! trades before book images at equal timestamps, which is the canonical merge order. Out-of-order
+//! events are applied in arrival order.
+
+use std::collections::VecDeque;
+
+use super::config::Config;
+use crate::event::{BOOK_DEPTH, Mbp10};
+
+/// Tracked zones not queried for this long are dropped (they can be back-filled again).
+const ZONE_RETAIN_NS: u64 = 60_000_000_000;
+
+/// Which side of the book defends a level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Side {
+    /// Bids defend a support (hit by sell aggressors).
+    Bid,
+    /// Asks defend a resistance (lifted by buy aggressors).
+    Ask,
+}
+
+/// Barrier classification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarrierState {
+    Vacuum,
+    Wall,
+    Consumed,
+    Absorption,
+    Weak,
+    Neutral,
+}
+
+impl BarrierState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BarrierState::Vacuum => "VACUUM",
+            BarrierState::Wall => "WALL",
+            BarrierState::Consumed => "CONSUMED",
+            BarrierState::Absorption => "ABSORPTION",
+            BarrierState::Weak => "WEAK",
+            BarrierState::Neutral => "NEUTRAL",
+        }
+    }
+}
+
+/// A price zone of one side of the book, in ES ticks (inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ZoneKey {
+    pub side: Side,
+    pub lo: i64,
+    pub hi: i64,
+}
+
+impl ZoneKey {
+    /// The zone `center_es ± zone_ticks` ticks, on the tick grid.
+    pub fn around(side: Side, center_es: f64, zone_ticks: u32, tick_size: f64) -> ZoneKey {
+        let half = zone_ticks as f64 * tick_size;
+        let lo = ((center_es - half) / tick_size - 1e-9).ceil() as i64;
+        let hi = ((center_es + half) / tick_size + 1e-9).floor() as i64;
+        ZoneKey { side, lo, hi }
+    }
+
+    fn contains(&self, side: Side, tick: i64) -> bool {
+        self.side == side && self.lo <= tick && tick <= self.hi
+    }
+}
+
+/// One row of a book side: price in ticks and as given, size.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct Row {
+    tick: i64,
+    px: f64,
+    sz: u32,
+}
+
+/// One side of an image (non-empty rows in book order).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct BookSide {
+    rows: [Row; BOOK_DEPTH],
+    len: usize,
+}
+
+impl BookSide {
+    fn rows(&self) -> &[Row] {
+        &self.rows[..self.len]
+    }
+
+    fn depth(&self, lo: i64, hi: i64) -> u64 {
+        self.rows()
+            .iter()
+            .filter(|r| lo <= r.tick && r.tick <= hi)
+            .map(|r| r.sz as u64)
+            .sum()
+    }
+}
+
+/// The latest book image of the followed contract.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Image {
+    pub ts: u64,
+    bid: BookSide,
+    ask: BookSide,
+}
+
+/// Counts of bad data seen while reading an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImageIssues {
+    pub non_finite_prices: u64,
+    pub crossed: bool,
+}
+
+impl Image {
+    /// Reads an MBP-10 image; empty rows are skipped, non-finite prices counted and skipped.
+    pub fn from_mbp10(m: &Mbp10, tick_size: f64) -> (Image, ImageIssues) {
+        let mut image = Image {
+            ts: m.ts_event_ns,
+            ..Image::default()
+        };
+        let mut issues = ImageIssues::default();
+        let mut push = |side: &mut BookSide, px: Option<f64>, sz: u32| match px {
+            None => {}
+            Some(px) if !px.is_finite() => issues.non_finite_prices += 1,
+            Some(px) => {
+                side.rows[side.len] = Row {
+                    tick: (px / tick_size).round() as i64,
+                    px,
+                    sz,
+                };
+                side.len += 1;
+            }
+        };
+        for row in &m.levels {
+            push(&mut image.bid, row.bid_px, row.bid_sz);
+        }
+        for row in &m.levels {
+            push(&mut image.ask, row.ask_px, row.ask_sz);
+        }
+        if let (Some(b), Some(a)) = (image.bid.rows().first(), image.ask.rows().first()) {
+            issues.crossed = b.px >= a.px;
+        }
+        (image, issues)
+    }
+
+    fn side(&self, side: Side) -> &BookSide {
+        match side {
+            Side::Bid => &self.bid,
+            Side::Ask => &self.ask,
+        }
+    }
+
+    /// Best price and size of a side (ES), if the side is not empty.
+    pub fn best(&self, side: Side) -> Option<(f64, u32)> {
+        self.side(side).rows().first().map(|r| (r.px, r.sz))
+    }
+
+    /// Zone depth: summed sizes of the zone's side at prices in the zone.
+    pub fn zone_depth(&self, zone: &ZoneKey) -> u64 {
+        self.side(zone.side).depth(zone.lo, zone.hi)
+    }
+}
+
+/// A depth change at one price between two consecutive images.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Change {
+    side: Side,
+    tick: i64,
+    delta: i64,
+}
+
+/// Trade volume at one price between two consecutive images, by aggressor.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct TickVol {
+    tick: i64,
+    buy: u64,
+    sell: u64,
+}
+
+impl TickVol {
+    /// Passive volume against `side`: sells hit bids, buys lift asks.
+    fn hitting(&self, side: Side) -> u64 {
+        match side {
+            Side::Bid => self.sell,
+            Side::Ask => self.buy,
+        }
+    }
+}
+
+/// One image pair, pointing into the change and trade rings by absolute index.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PairRecord {
+    prev_ts: u64,
+    changes: (u64, u64),
+    trades: (u64, u64),
+}
+
+/// One pair's non-zero contribution to a zone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Contribution {
+    prev_ts: u64,
+    added: i64,
+    canceled: i64,
+    filled: i64,
+}
+
+impl Contribution {
+    fn of(prev_ts: u64, delta: i64, passive: u64) -> Contribution {
+        let mut c = Contribution {
+            prev_ts,
+            added: 0,
+            canceled: 0,
+            filled: 0,
+        };
+        if delta > 0 {
+            c.added = delta;
+        } else {
+            let lost = -delta;
+            c.filled = lost.min(passive as i64);
+            c.canceled = lost - c.filled;
+        }
+        c
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Zone {
+    key: ZoneKey,
+    ring: VecDeque<Contribution>,
+    added: i64,
+    canceled: i64,
+    filled: i64,
+    pending: i64,
+    touched: bool,
+    last_used: u64,
+}
+
+impl Zone {
+    fn new(key: ZoneKey, now: u64) -> Zone {
+        Zone {
+            key,
+            ring: VecDeque::new(),
+            added: 0,
+            canceled: 0,
+            filled: 0,
+            pending: 0,
+            touched: false,
+            last_used: now,
+        }
+    }
+
+    fn push(&mut self, c: Contribution) {
+        self.added += c.added;
+        self.canceled += c.canceled;
+        self.filled += c.filled;
+        self.ring.push_back(c);
+    }
+
+    fn expire(&mut self, cutoff: u64) {
+        while let Some(c) = self.ring.front() {
+            if c.prev_ts >= cutoff {
+                break;
+            }
+            self.added -= c.added;
+            self.canceled -= c.canceled;
+            self.filled -= c.filled;
+            self.ring.pop_front();
+        }
+    }
+}
+
+/// Window flows of one zone.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct BarrierFlows {
+    /// Whether the window holds at least two images (one pair).
+    pub has_pair: bool,
+    pub added: f64,
+    pub canceled: f64,
+    pub filled: f64,
+}
+
+/// The barrier readings of one level at a snap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BarrierReading {
+    pub state: BarrierState,
+    pub added: f64,
+    pub canceled: f64,
+    pub filled: f64,
+    pub delta_liq: f64,
+    pub replenishment_ratio: f64,
+    pub churn: f64,
+    pub depth_in_zone: f64,
+    /// Best defending price (ES) and size of the latest image.
+    pub defending: Option<(f64, u32)>,
+    pub confidence: f64,
+}
+
+/// Classifies window flows and the latest zone depth (the seven rules, first match wins).
+pub fn classify(flows: &BarrierFlows, depth_in_zone: f64, cfg: &Config) -> BarrierReading {
+    let (added, canceled, filled) = if flows.has_pair {
+        (flows.added, flows.canceled, flows.filled)
+    } else {
+        (0.0, 0.0, 0.0)
+    };
+    let delta_liq = added - canceled - filled;
+    let ratio = added / (canceled + filled + 1e-6);
+    let churn = added + canceled + filled;
+    let f = cfg.f_thresh;
+    let state = if !flows.has_pair {
+        BarrierState::Neutral
+    } else if ratio < cfg.r_vac && delta_liq < -f {
+        BarrierState::Vacuum
+    } else if ratio > cfg.r_wall && delta_liq > f {
+        BarrierState::Wall
+    } else if delta_liq < -f && filled > canceled {
+        BarrierState::Consumed
+    } else if delta_liq > 0.0 && ratio > 1.0 {
+        BarrierState::Absorption
+    } else if depth_in_zone < cfg.weak_depth {
+        BarrierState::Weak
+    } else if delta_liq.abs() < f / 2.0 && churn > f {
+        BarrierState::Absorption
+    } else {
+        BarrierState::Neutral
+    };
+    let confidence = if flows.has_pair {
+        (churn / cfg.barrier_confidence_volume).min(1.0)
+    } else {
+        0.0
+    };
+    BarrierReading {
+        state,
+        added,
+        canceled,
+        filled,
+        delta_liq,
+        replenishment_ratio: ratio,
+        churn,
+        depth_in_zone,
+        defending: None,
+        confidence,
+    }
+}
+
+/// Book images, image-pair records and tracked zones of the followed contract.
+#[derive(Debug, Clone)]
+pub struct Barrier {
+    window_ns: u64,
+    image: Option<Image>,
+    records: VecDeque<PairRecord>,
+    changes: VecDeque<Change>,
+    changes_base: u64,
+    trades: VecDeque<TickVol>,
+    trades_base: u64,
+    pending_trades: Vec<TickVol>,
+    zones: Vec<Zone>,
+    /// Largest `hi − lo` of any tracked zone (bounds the routing search).
+    max_zone_width: i64,
+    touched: Vec<usize>,
+    scratch: Vec<Change>,
+}
+
+impl Barrier {
+    pub fn new(window_ns: u64) -> Barrier {
+        Barrier {
+            window_ns,
+            image: None,
+            records: VecDeque::new(),
+            changes: VecDeque::new(),
+            changes_base: 0,
+            trades: VecDeque::new(),
+            trades_base: 0,
+            pending_trades: Vec::new(),
+            zones: Vec::new(),
+            max_zone_width: 0,
+            touched: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Forgets the book, the records and the zones (contract switch).
+    pub fn clear(&mut self) {
+        self.image = None;
+        self.records.clear();
+        self.changes.clear();
+        self.changes_base = 0;
+        self.trades.clear();
+        self.trades_base = 0;
+        self.pending_trades.clear();
+        self.zones.clear();
+        self.max_zone_width = 0;
+        self.touched.clear();
+    }
+
+    /// The latest image.
+    pub fn image(&self) -> Option<&Image> {
+        self.image.as_ref()
+    }
+
+    /// Records a trade of the followed contract (attributed to the next image pair).
+    pub fn on_trade(&mut self, tick: i64, size: u32, aggressor: i8) {
+        let size = size as u64;
+        let slot = match self.pending_trades.iter_mut().find(|t| t.tick == tick) {
+            Some(slot) => slot,
+            None => {
+                self.pending_trades.push(TickVol {
+                    tick,
+                    ..TickVol::default()
+                });
+                self.pending_trades.last_mut().expect("just pushed")
+            }
+        };
+        match aggressor {
+            1 => slot.buy += size,
+            -1 => slot.sell += size,
+            _ => {}
+        }
+    }
+
+    /// Applies a new image: records the pair it closes and updates tracked zones.
+    pub fn on_image(&mut self, image: Image) {
+        let ts = image.ts;
+        if let Some(prev) = self.image {
+            self.scratch.clear();
+            diff_side(Side::Bid, &prev.bid, &image.bid, &mut self.scratch);
+            diff_side(Side::Ask, &prev.ask, &image.ask, &mut self.scratch);
+
+            // Route each changed price to the tracked zones holding it.
+            for ch in &self.scratch {
+                let lo_bound = ZoneKey {
+                    side: ch.side,
+                    lo: ch.tick - self.max_zone_width,
+                    hi: i64::MIN,
+                };
+                let start = self.zones.partition_point(|z| z.key < lo_bound);
+                for (i, zone) in self.zones.iter_mut().enumerate().skip(start) {
+                    if zone.key.side != ch.side || zone.key.lo > ch.tick {
+                        break;
+                    }
+                    if zone.key.hi >= ch.tick {
+                        zone.pending += ch.delta;
+                        if !zone.touched {
+                            zone.touched = true;
+                            self.touched.push(i);
+                        }
+                    }
+                }
+            }
+            for &i in &self.touched {
+                let zone = &mut self.zones[i];
+                zone.touched = false;
+                let delta = std::mem::take(&mut zone.pending);
+                if delta == 0 {
+                    continue;
+                }
+                let passive = passive_volume(&self.pending_trades, &zone.key);
+                zone.push(Contribution::of(prev.ts, delta, passive));
+                zone.expire(ts.saturating_sub(self.window_ns));
+            }
+            self.touched.clear();
+
+            let changes_start = self.changes_base + self.changes.len() as u64;
+            self.changes.extend(self.scratch.iter().copied());
+            let trades_start = self.trades_base + self.trades.len() as u64;
+            self.trades.extend(self.pending_trades.iter().copied());
+            self.records.push_back(PairRecord {
+                prev_ts: prev.ts,
+                changes: (changes_start, changes_start + self.scratch.len() as u64),
+                trades: (
+                    trades_start,
+                    trades_start + self.pending_trades.len() as u64,
+                ),
+            });
+        }
+        self.pending_trades.clear();
+        self.image = Some(image);
+        // No later snap window can reach a pair that starts before ts − W_b.
+        self.expire_records(ts.saturating_sub(self.window_ns));
+    }
+
+    fn expire_records(&mut self, cutoff: u64) {
+        while let Some(r) = self.records.front() {
+            if r.prev_ts >= cutoff {
+                break;
+            }
+            let (_, changes_end) = r.changes;
+            let (_, trades_end) = r.trades;
+            self.records.pop_front();
+            while self.changes_base < changes_end {
+                self.changes.pop_front();
+                self.changes_base += 1;
+            }
+            while self.trades_base < trades_end {
+                self.trades.pop_front();
+                self.trades_base += 1;
+            }
+        }
+    }
+
+    /// Window flows of a zone at `now` (window `[now − W_b, now)`), tracking it from now on.
+    pub fn flows(&mut self, key: ZoneKey, now: u64) -> BarrierFlows {
+        let cutoff = now.saturating_sub(self.window_ns);
+        self.expire_records(cutoff);
+        let idx = match self.zones.binary_search_by(|z| z.key.cmp(&key)) {
+            Ok(i) => i,
+            Err(i) => {
+                let zone = self.backfill(key, now);
+                self.max_zone_width = self.max_zone_width.max(key.hi - key.lo);
+                self.zones.insert(i, zone);
+                i
+            }
+        };
+        let zone = &mut self.zones[idx];
+        zone.expire(cutoff);
+        zone.last_used = now;
+        BarrierFlows {
+            has_pair: !self.records.is_empty(),
+            added: zone.added as f64,
+            canceled: zone.canceled as f64,
+            filled: zone.filled as f64,
+        }
+    }
+
+    /// Builds a zone's contributions from the pair records in the window.
+    fn backfill(&self, key: ZoneKey, now: u64) -> Zone {
+        let mut zone = Zone::new(key, now);
+        for r in &self.records {
+            let (c0, c1) = r.changes;
+            let delta: i64 = (c0..c1)
+                .map(|i| self.changes[(i - self.changes_base) as usize])
+                .filter(|ch| key.contains(ch.side, ch.tick))
+                .map(|ch| ch.delta)
+                .sum();
+            if delta == 0 {
+                continue;
+            }
+            let (t0, t1) = r.trades;
+            let passive: u64 = (t0..t1)
+                .map(|i| self.trades[(i - self.trades_base) as usize])
+                .filter(|t| key.lo <= t.tick && t.tick <= key.hi)
+                .map(|t| t.hitting(key.side))
+                .sum();
+            zone.push(Contribution::of(r.prev_ts, delta, passive));
+        }
+        zone
+    }
+
+    /// Drops zones not queried since `now − ZONE_RETAIN_NS`.
+    pub fn prune_zones(&mut self, now: u64) {
+        let keep_after = now.saturating_sub(ZONE_RETAIN_NS);
+        self.zones.retain(|z| z.last_used >= keep_after);
+    }
+
+    /// Number of tracked zones (for tests and statistics).
+    pub fn tracked_zones(&self) -> usize {
+        self.zones.len()
+    }
+}
+
+fn passive_volume(trades: &[TickVol], key: &ZoneKey) -> u64 {
+    trades
+        .iter()
+        .filter(|t| key.lo <= t.tick && t.tick <= key.hi)
+        .map(|t| t.hitting(key.side))
+        .sum()
+}
+
+/// Appends the per-price size changes from `prev` to `curr` of one side.
+fn diff_side(side: Side, prev: &BookSide, curr: &BookSide, out: &mut Vec<Change>) {
+    let (p, c) = (prev.rows(), curr.rows());
+    // Fast path: the same prices in the same rows (only sizes changed).
+    if p.len() == c.len() && p.iter().zip(c).all(|(a, b)| a.tick == b.tick) {
+        let unique = c.windows(2).all(|w| w[0].tick != w[1].tick);
+        if unique {
+            for (a, b) in p.iter().zip(c) {
+                if a.sz != b.sz {
+                    out.push(Change {
+                        side,
+                        tick: b.tick,
+                        delta: b.sz as i64 - a.sz as i64,
+                    });
+                }
+            }
+            return;
+        }
+    }
+    // General path: every distinct price of either image, once.
+    let sum_at = |rows: &[Row], tick: i64| -> i64 {
+        rows.iter()
+            .filter(|r| r.tick == tick)
+            .map(|r| r.sz as i64)
+            .sum()
+    };
+    for (i, r) in c.iter().enumerate() {
+        if c[..i].iter().any(|x| x.tick == r.tick) {
+            continue;
+        }
+        let delta = sum_at(c, r.tick) - sum_at(p, r.tick);
+        if delta != 0 {
+            out.push(Change {
+                side,
+                tick: r.tick,
+                delta,
+            });
+        }
+    }
+    for (i, r) in p.iter().enumerate() {
+        if p[..i].iter().any(|x| x.tick == r.tick) || c.iter().any(|x| x.tick == r.tick) {
+            continue;
+        }
+        let delta = -sum_at(p, r.tick);
+        if delta != 0 {
+            out.push(Change {
+                side,
+                tick: r.tick,
+                delta,
+            });
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Tape (momentum) physics, PHYSICS.md §4: imbalance and sweeps near a level, price velocity.
+//!
+//! Computed at a snap from the buffer of ES trades of the followed contract (the last
+//! `max(W_t, W_v)` of event time). Its cost grows with the number of trades in `W_t`, not with
+//! book updates.
+
+use std::collections::VecDeque;
+
+use super::config::Config;
+
+/// An ES trade of the followed contract.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TapeTrade {
+    pub ts: u64,
+    /// ES points.
+    pub price: f64,
+    pub size: u32,
+    /// 1 buy, −1 sell, 0 unknown.
+    pub aggressor: i8,
+}
+
+/// The largest sweep near a level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sweep {
+    /// 1 UP (buys), −1 DOWN (sells).
+    pub direction: i8,
+    pub notional: f64,
+    pub num_prints: u32,
+    pub window_ms: f64,
+}
+
+/// Tape readings near one level.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TapeReading {
+    pub buy_vol: f64,
+    pub sell_vol: f64,
+    pub imbalance: f64,
+    pub sweep: Option<Sweep>,
+    pub confidence: f64,
+}
+
+/// Least-squares slope of price (ES points) against time (s) over trades in `[now − window, now)`;
+/// 0 for fewer than two trades or when all are at one instant.
+pub fn velocity(trades: &VecDeque<TapeTrade>, now: u64, window_ns: u64) -> f64 {
+    let cutoff = now.saturating_sub(window_ns);
+    let in_window = || trades.iter().filter(|t| t.ts >= cutoff && t.ts < now);
+    let (mut n, mut st, mut sp) = (0usize, 0.0f64, 0.0f64);
+    let (mut min_ts, mut max_ts) = (u64::MAX, 0u64);
+    for t in in_window() {
+        n += 1;
+        st += (t.ts - cutoff) as f64 * 1e-9;
+        sp += t.price;
+        min_ts = min_ts.min(t.ts);
+        max_ts = max_ts.max(t.ts);
+    }
+    if n < 2 || min_ts == max_ts {
+        return 0.0;
+    }
+    let (mt, mp) = (st / n as f64, sp / n as f64);
+    let (mut sxy, mut sxx) = (0.0f64, 0.0f64);
+    for t in in_window() {
+        let x = (t.ts - cutoff) as f64 * 1e-9 - mt;
+        sxy += x * (t.price - mp);
+        sxx += x * x;
+    }
+    if sxx > 0.0 { sxy / sxx } else { 0.0 }
+}
+
+/// Imbalance, volumes and the largest sweep of trades in `[now − W_t, now)` within
+/// `band_es` of `center_es`.
+pub fn near_level(
+    trades: &VecDeque<TapeTrade>,
+    now: u64,
+    center_es: f64,
+    band_es: f64,
+    cfg: &Config,
+) -> TapeReading {
+    let cutoff = now.saturating_sub(cfg.tape_window_ms.saturating_mul(1_000_000));
+    let max_gap = cfg.sweep_max_gap_ms.saturating_mul(1_000_000);
+    let mut reading = TapeReading::default();
+    let mut cluster = Cluster::default();
+    for t in trades {
+        if t.ts < cutoff || t.ts >= now || (t.price - center_es).abs() > band_es + 1e-9 {
+            continue;
+        }
+        match t.aggressor {
+            1 => reading.buy_vol += t.size as f64,
+            -1 => reading.sell_vol += t.size as f64,
+            _ => {}
+        }
+        if cluster.prints > 0 && t.ts.saturating_sub(cluster.last_ts) > max_gap {
+            cluster.offer(&mut reading.sweep, cfg);
+            cluster = Cluster::default();
+        }
+        cluster.add(t, cfg.es_point_value, cfg.sweep_min_prices);
+    }
+    cluster.offer(&mut reading.sweep, cfg);
+    let total = reading.buy_vol + reading.sell_vol;
+    reading.imbalance = (reading.buy_vol - reading.sell_vol) / (total + 1e-6);
+    reading.confidence = (total / cfg.tape_confidence_volume).min(1.0);
+    reading
+}
+
+/// A run of near-level trades without a gap above `SWEEP_MAX_GAP_MS`.
+#[derive(Debug, Default)]
+struct Cluster {
+    prints: u32,
+    first_ts: u64,
+    last_ts: u64,
+    buys: u32,
+    sells: u32,
+    notional: f64,
+    /// Distinct prices, collected up to `SWEEP_MIN_PRICES`.
+    prices: Vec<f64>,
+}
+
+impl Cluster {
+    fn add(&mut self, t: &TapeTrade, point_value: f64, min_prices: u32) {
+        if self.prints == 0 {
+            self.first_ts = t.ts;
+        }
+        self.prints += 1;
+        self.last_ts = t.ts;
+        match t.aggressor {
+            1 => self.buys += 1,
+            -1 => self.sells += 1,
+            _ => {}
+        }
+        self.notional += t.price * t.size as f64 * point_value;
+        if (self.prices.len() as u32) < min_prices && !self.prices.contains(&t.price) {
+            self.prices.push(t.price);
+        }
+    }
+
+    /// Replaces `best` with this cluster if it is a sweep with a larger notional.
+    fn offer(&self, best: &mut Option<Sweep>, cfg: &Config) {
+        let one_side = (self.buys > 0) != (self.sells > 0);
+        let is_sweep = self.prints >= 2
+            && one_side
+            && self.notional >= cfg.sweep_min_notional
+            && self.prices.len() as u32 >= cfg.sweep_min_prices;
+        if !is_sweep || best.is_some_and(|b| b.notional >= self.notional) {
+            return;
+        }
+        *best = Some(Sweep {
+            direction: if self.buys > 0 { 1 } else { -1 },
+            notional: self.notional,
+            num_prints: self.prints,
+            window_ms: (self.last_ts - self.first_ts) as f64 / 1e6,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+    const MS: u64 = 1_000_000;
+
+    fn trade(ts: u64, price: f64, size: u32, aggressor: i8) -> TapeTrade {
+        TapeTrade {
+            ts,
+            price,
+            size,
+            aggressor,
+        }
+    }
+
+    #[test]
+    fn imbalance_counts_near_level_trades_and_excludes_far_ones() {
+        let cfg = Config::default();
+        let now = 100 * S;
+        let mut trades = VecDeque::new();
+        for i in 0..10 {
+            trades.push_back(trade(now - 4 * S + i * 10 * MS, 6870.25, 50, 1));
+        }
+        for i in 0..3 {
+            trades.push_back(trade(now - 2 * S + i * 300 * MS, 6869.75, 30, -1));
+        }
+        // 5 ES points away: excluded.
+        trades.push_back(trade(now - S, 6875.0, 400, -1));
+        // Older than W_t: excluded.
+        trades.push_back(trade(now - 6 * S, 6870.0, 400, -1));
+        let r = near_level(&trades, now, 6870.0, 0.10 * 10.0, &cfg);
+        assert_eq!(r.buy_vol, 500.0);
+        assert_eq!(r.sell_vol, 90.0);
+        assert!(r.imbalance > 0.0);
+        assert!((r.imbalance - 410.0 / (590.0 + 1e-6)).abs() < 1e-12);
+        assert_eq!(r.confidence, 1.0);
+    }
+
+    #[test]
+    fn five_buy_prints_across_prices_50ms_apart_are_an_up_sweep() {
+        let cfg = Config {
+            sweep_min_notional: 100_000.0,
+            ..Config::default()
+        };
+        let now = 100 * S;
+        let trades: VecDeque<_> = (0..5u64)
+            .map(|i| trade(now - S + i * 50 * MS, 6870.0 + 0.25 * i as f64, 100, 1))
+            .collect();
+        let sweep = near_level(&trades, now, 6870.5, 1.0, &cfg)
+            .sweep
+            .expect("sweep");
+        assert_eq!(sweep.direction, 1);
+        assert_eq!(sweep.num_prints, 5);
+        assert_eq!(sweep.window_ms, 200.0);
+        let want: f64 = (0..5)
+            .map(|i| (6870.0 + 0.25 * i as f64) * 100.0 * 50.0)
+            .sum();
+        assert_eq!(sweep.notional, want);
+    }
+
+    #[test]
+    fn alternating_sides_a_big_gap_one_price_or_small_notional_are_no_sweep() {
+        let cfg = Config {
+            sweep_min_notional: 100_000.0,
+            ..Config::default()
+        };
+        let now = 100 * S;
+        let alternating: VecDeque<_> = (0..5u64)
+            .map(|i| {
+                let side = if i % 2 == 0 { 1 } else { -1 };
+                trade(now - S + i * 50 * MS, 6870.0 + 0.25 * i as f64, 100, side)
+            })
+            .collect();
+        assert_eq!(near_level(&alternating, now, 6870.5, 1.0, &cfg).sweep, None);
+        let gapped: VecDeque<_> = (0..5u64)
+            .map(|i| trade(now - 2 * S + i * 150 * MS, 6870.0 + 0.25 * i as f64, 100, 1))
+            .collect();
+        assert_eq!(near_level(&gapped, now, 6870.5, 1.0, &cfg).sweep, None);
+        let one_price: VecDeque<_> = (0..5u64)
+            .map(|i| trade(now - S + i * 50 * MS, 6870.0, 100, 1))
+            .collect();
+        assert_eq!(near_level(&one_price, now, 6870.5, 1.0, &cfg).sweep, None);
+        let default_cfg = Config::default();
+        let small: VecDeque<_> = (0..5u64)
+            .map(|i| trade(now - S + i * 50 * MS, 6870.0 + 0.25 * i as f64, 1, 1))
+            .collect();
+        assert_eq!(
+            near_level(&small, now, 6870.5, 1.0, &default_cfg).sweep,
+            None
+        );
+    }
+
+    #[test]
+    fn unknown_aggressors_do_not_break_a_one_sided_sweep() {
+        let cfg = Config {
+            sweep_min_notional: 100_000.0,
+            ..Config::default()
+        };
+        let now = 100 * S;
+        let trades: VecDeque<_> = (0..4u64)
+            .map(|i| {
+                let side = if i == 1 { 0 } else { -1 };
+                trade(now - S + i * 50 * MS, 6870.0 - 0.25 * i as f64, 100, side)
+            })
+            .collect();
+        let sweep = near_level(&trades, now, 6870.0, 1.0, &cfg).sweep.unwrap();
+        assert_eq!((sweep.direction, sweep.num_prints), (-1, 4));
+    }
+
+    #[test]
+    fn velocity_is_the_least_squares_slope_in_points_per_second() {
+        let now = 100 * S;
+        // Price rises 0.5 point per second over the last 2 s.
+        let trades: VecDeque<_> = (0..5u64)
+            .map(|i| trade(now - 2 * S + i * 500 * MS, 6870.0 + 0.25 * i as f64, 1, 1))
+            .collect();
+        let v = velocity(&trades, now, 3 * S);
+        assert!((v - 0.5).abs() < 1e-9, "{v}");
+        // Trades older than W_v are ignored: only the one at `now` is left → 0.
+        assert_eq!(velocity(&trades, now + 2 * S + 3 * S / 4, 3 * S), 0.0);
+        // All at one instant → 0.
+        let same: VecDeque<_> = (0..3)
+            .map(|i| trade(now - S, 6870.0 + i as f64, 1, 1))
+            .collect();
+        assert_eq!(velocity(&same, now, 3 * S), 0.0);
+        assert_eq!(velocity(&VecDeque::new(), now, 3 * S), 0.0);
+    }
+}

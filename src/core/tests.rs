@@ -1,0 +1,1 @@
+//! Engine-level behaviour tests (PHYSICS.md §9).
