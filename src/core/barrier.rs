@@ -644,3 +644,314 @@ fn diff_side(side: Side, prev: &BookSide, curr: &BookSide, out: &mut Vec<Change>
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::BookRow;
+
+    const S: u64 = 1_000_000_000;
+    const MS: u64 = 1_000_000;
+    const TICK: f64 = 0.25;
+
+    fn tick(p: f64) -> i64 {
+        (p / TICK).round() as i64
+    }
+
+    /// An image with the given (price, size) rows per side.
+    fn image(ts: u64, bids: &[(f64, u32)], asks: &[(f64, u32)]) -> Image {
+        let mut levels = [BookRow::EMPTY; BOOK_DEPTH];
+        for (i, &(p, s)) in bids.iter().enumerate() {
+            levels[i].bid_px = Some(p);
+            levels[i].bid_sz = s;
+        }
+        for (i, &(p, s)) in asks.iter().enumerate() {
+            levels[i].ask_px = Some(p);
+            levels[i].ask_sz = s;
+        }
+        let m = Mbp10 {
+            ts_event_ns: ts,
+            ts_recv_ns: ts,
+            source: "test".into(),
+            symbol: "ESZ5".into(),
+            levels,
+            is_snapshot: false,
+            seq: None,
+            action: None,
+            side: None,
+            price: None,
+            size: None,
+            flags: None,
+        };
+        Image::from_mbp10(&m, TICK).0
+    }
+
+    fn flows(added: f64, canceled: f64, filled: f64) -> BarrierFlows {
+        BarrierFlows {
+            has_pair: true,
+            added,
+            canceled,
+            filled,
+        }
+    }
+
+    fn state(f: BarrierFlows, depth: f64) -> BarrierState {
+        classify(&f, depth, &Config::default()).state
+    }
+
+    #[test]
+    fn each_of_the_seven_rules_in_order() {
+        // 1. VACUUM: ratio 0 < 0.3, delta −400 < −100.
+        assert_eq!(state(flows(0.0, 400.0, 0.0), 500.0), BarrierState::Vacuum);
+        // 2. WALL: ratio 3 > 1.5, delta 200 > 100.
+        assert_eq!(state(flows(300.0, 100.0, 0.0), 500.0), BarrierState::Wall);
+        // 3. CONSUMED: ratio 0.4, delta −150, filled 200 > canceled 50.
+        assert_eq!(
+            state(flows(100.0, 50.0, 200.0), 500.0),
+            BarrierState::Consumed
+        );
+        // 4. ABSORPTION: delta 50 > 0, ratio exactly 1.5 (not a wall) > 1.
+        assert_eq!(
+            state(flows(150.0, 100.0, 0.0), 500.0),
+            BarrierState::Absorption
+        );
+        // 5. WEAK: nothing above matches and depth 30 < 50.
+        assert_eq!(state(flows(10.0, 20.0, 0.0), 30.0), BarrierState::Weak);
+        // 6. ABSORPTION: |delta| 20 < 50 and churn 220 > 100.
+        assert_eq!(
+            state(flows(100.0, 120.0, 0.0), 200.0),
+            BarrierState::Absorption
+        );
+        // 7. NEUTRAL.
+        assert_eq!(state(flows(10.0, 20.0, 0.0), 200.0), BarrierState::Neutral);
+        // Rule order: a vacuum with a thin zone is still VACUUM, not WEAK.
+        assert_eq!(state(flows(0.0, 400.0, 0.0), 10.0), BarrierState::Vacuum);
+    }
+
+    #[test]
+    fn readings_follow_the_formulas() {
+        let r = classify(&flows(150.0, 100.0, 50.0), 80.0, &Config::default());
+        assert_eq!(r.delta_liq, 0.0);
+        assert_eq!(r.replenishment_ratio, 150.0 / (150.0 + 1e-6));
+        assert_eq!(r.churn, 300.0);
+        assert_eq!(r.confidence, 300.0 / 500.0);
+        let none = BarrierFlows::default();
+        let r = classify(&none, 80.0, &Config::default());
+        assert_eq!(
+            (r.state, r.confidence, r.churn),
+            (BarrierState::Neutral, 0.0, 0.0)
+        );
+        assert_eq!(r.depth_in_zone, 80.0);
+    }
+
+    fn vacuum_cfg() -> Config {
+        Config {
+            f_thresh: 50.0,
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn bid_depth_pulled_without_trades_is_a_vacuum_for_a_support() {
+        let cfg = vacuum_cfg();
+        let mut b = Barrier::new(10 * S);
+        b.on_image(image(100 * S, &[(6870.0, 500)], &[(6870.25, 20)]));
+        b.on_image(image(
+            100 * S + 100 * MS,
+            &[(6870.0, 100)],
+            &[(6870.25, 20)],
+        ));
+        let zone = ZoneKey::around(Side::Bid, 6870.0, 2, TICK);
+        let f = b.flows(zone, 101 * S);
+        let depth = b.image().unwrap().zone_depth(&zone) as f64;
+        let r = classify(&f, depth, &cfg);
+        assert_eq!(r.state, BarrierState::Vacuum);
+        assert_eq!((r.added, r.canceled, r.filled), (0.0, 400.0, 0.0));
+        assert!(r.canceled > r.filled);
+        assert_eq!(r.depth_in_zone, 100.0);
+    }
+
+    #[test]
+    fn ask_depth_pulled_is_a_vacuum_for_a_resistance() {
+        let cfg = vacuum_cfg();
+        let mut b = Barrier::new(10 * S);
+        b.on_image(image(100 * S, &[(6869.75, 20)], &[(6870.0, 500)]));
+        b.on_image(image(
+            100 * S + 100 * MS,
+            &[(6869.75, 20)],
+            &[(6870.0, 100)],
+        ));
+        let zone = ZoneKey::around(Side::Ask, 6870.0, 2, TICK);
+        let r = classify(&b.flows(zone, 101 * S), 100.0, &cfg);
+        assert_eq!(r.state, BarrierState::Vacuum);
+        assert!(r.canceled > r.filled);
+        // The bid side of the same zone saw nothing.
+        let bid = ZoneKey::around(Side::Bid, 6870.0, 2, TICK);
+        assert_eq!(b.flows(bid, 101 * S).added, 0.0);
+    }
+
+    #[test]
+    fn bid_zone_refilled_while_sells_print_is_a_wall_or_absorption() {
+        let cfg = Config::default();
+        let mut b = Barrier::new(10 * S);
+        let zone = ZoneKey::around(Side::Bid, 6870.0, 2, TICK);
+        b.flows(zone, 100 * S); // tracked from the start
+        b.on_image(image(100 * S, &[(6870.0, 300)], &[(6870.25, 10)]));
+        b.on_trade(tick(6870.0), 50, -1);
+        b.on_image(image(100 * S + 10 * MS, &[(6870.0, 250)], &[(6870.25, 10)]));
+        b.on_image(image(
+            100 * S + 20 * MS,
+            &[(6870.0, 450), (6869.75, 100)],
+            &[(6870.25, 10)],
+        ));
+        b.on_trade(tick(6869.75), 20, -1);
+        b.on_image(image(
+            100 * S + 30 * MS,
+            &[(6870.0, 450), (6869.75, 100)],
+            &[(6870.25, 10)],
+        ));
+        let f = b.flows(zone, 101 * S);
+        let depth = b.image().unwrap().zone_depth(&zone) as f64;
+        assert_eq!(depth, 550.0);
+        let r = classify(&f, depth, &cfg);
+        assert_eq!((r.added, r.canceled, r.filled), (300.0, 0.0, 50.0));
+        assert!(matches!(
+            r.state,
+            BarrierState::Wall | BarrierState::Absorption
+        ));
+        assert!(r.replenishment_ratio > 1.0);
+    }
+
+    #[test]
+    fn fills_are_capped_by_the_loss_and_count_only_defending_side_trades_in_the_zone() {
+        let zone = ZoneKey::around(Side::Bid, 6870.0, 2, TICK);
+        let run = |trades: &[(f64, u32, i8)]| {
+            let mut b = Barrier::new(10 * S);
+            b.on_image(image(100 * S, &[(6870.0, 500)], &[]));
+            for &(p, s, a) in trades {
+                b.on_trade(tick(p), s, a);
+            }
+            b.on_image(image(100 * S + MS, &[(6870.0, 300)], &[]));
+            let f = b.flows(zone, 101 * S);
+            (f.canceled, f.filled)
+        };
+        assert_eq!(run(&[(6870.0, 300, -1)]), (0.0, 200.0));
+        assert_eq!(run(&[(6870.0, 50, -1)]), (150.0, 50.0));
+        // Buys do not hit the bid; trades outside the zone do not count; unknown is ignored.
+        assert_eq!(
+            run(&[(6870.0, 50, 1), (6871.0, 50, -1), (6870.0, 50, 0)]),
+            (200.0, 0.0)
+        );
+        // Inside the zone at another price counts.
+        assert_eq!(run(&[(6869.5, 80, -1)]), (120.0, 80.0));
+    }
+
+    #[test]
+    fn no_book_or_one_image_is_neutral_with_zero_flows() {
+        let cfg = Config::default();
+        let zone = ZoneKey::around(Side::Bid, 6870.0, 2, TICK);
+        let mut b = Barrier::new(10 * S);
+        let f = b.flows(zone, 100 * S);
+        assert!(!f.has_pair);
+        let r = classify(&f, 0.0, &cfg);
+        assert_eq!((r.state, r.confidence), (BarrierState::Neutral, 0.0));
+        b.on_image(image(100 * S, &[(6870.0, 10)], &[]));
+        let f = b.flows(zone, 101 * S);
+        let r = classify(&f, 10.0, &cfg);
+        assert_eq!(
+            (r.state, r.added, r.confidence),
+            (BarrierState::Neutral, 0.0, 0.0)
+        );
+    }
+
+    #[test]
+    fn pairs_leave_the_window_after_w_b() {
+        let zone = ZoneKey::around(Side::Bid, 6870.0, 2, TICK);
+        let mut b = Barrier::new(10 * S);
+        b.flows(zone, 0);
+        b.on_image(image(100 * S, &[(6870.0, 500)], &[]));
+        b.on_image(image(101 * S, &[(6870.0, 100)], &[]));
+        b.on_image(image(105 * S, &[(6870.0, 300)], &[]));
+        let f = b.flows(zone, 110 * S);
+        assert_eq!((f.added, f.canceled), (200.0, 400.0));
+        // At 110.5 s the pair starting at 100 s has left [now − 10 s, now).
+        let f = b.flows(zone, 110 * S + S / 2);
+        assert_eq!((f.added, f.canceled), (200.0, 0.0));
+        assert!(f.has_pair);
+        let f = b.flows(zone, 116 * S);
+        assert_eq!((f.added, f.canceled, f.has_pair), (0.0, 0.0, false));
+    }
+
+    #[test]
+    fn zone_edges_follow_the_tick_grid() {
+        let on_tick = ZoneKey::around(Side::Bid, 6870.0, 2, TICK);
+        assert_eq!((on_tick.lo, on_tick.hi), (tick(6869.5), tick(6870.5)));
+        let off_tick = ZoneKey::around(Side::Ask, 6870.1, 2, TICK);
+        assert_eq!((off_tick.lo, off_tick.hi), (tick(6869.75), tick(6870.5)));
+    }
+
+    /// A small deterministic generator for the equivalence test.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self, n: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    #[test]
+    fn a_zone_tracked_late_is_backfilled_exactly_as_if_tracked_from_the_start() {
+        let zones = [
+            ZoneKey::around(Side::Bid, 6870.0, 2, TICK),
+            ZoneKey::around(Side::Ask, 6871.1, 2, TICK),
+            ZoneKey::around(Side::Bid, 6869.4, 2, TICK),
+        ];
+        let mut early = Barrier::new(10 * S);
+        let mut late = Barrier::new(10 * S);
+        for z in zones {
+            early.flows(z, 0);
+        }
+        let mut rng = Lcg(7);
+        let mut ts = 100 * S;
+        for step in 0..20_000u64 {
+            ts += 1 + rng.next(3 * MS);
+            if rng.next(4) == 0 {
+                let p = 6868.0 + 0.25 * rng.next(16) as f64;
+                let agg = [-1i8, 0, 1][rng.next(3) as usize];
+                let size = 1 + rng.next(40) as u32;
+                early.on_trade(tick(p), size, agg);
+                late.on_trade(tick(p), size, agg);
+            } else {
+                let base = 6870.0 + 0.25 * (rng.next(5) as f64 - 2.0);
+                let bids: Vec<(f64, u32)> = (0..10)
+                    .map(|i| (base - 0.25 * i as f64, rng.next(200) as u32))
+                    .collect();
+                let asks: Vec<(f64, u32)> = (0..10)
+                    .map(|i| (base + 0.25 * (i + 1) as f64, rng.next(200) as u32))
+                    .collect();
+                let img = image(ts, &bids, &asks);
+                early.on_image(img);
+                late.on_image(img);
+            }
+            if step % 997 == 0 {
+                let now = ts + 1;
+                for z in zones {
+                    assert_eq!(
+                        early.flows(z, now),
+                        late.clone().flows(z, now),
+                        "step {step}"
+                    );
+                }
+            }
+        }
+        let now = ts + 1;
+        for z in zones {
+            let f = late.flows(z, now);
+            assert_eq!(early.flows(z, now), f);
+            assert!(f.added > 0.0 && f.canceled > 0.0 && f.filled > 0.0, "{f:?}");
+        }
+    }
+}
