@@ -6,24 +6,29 @@
 //! (`min(lost, V)` where V is the passive volume traded in the zone on the defending side between
 //! the two images) and `canceled` (the rest of the loss).
 //!
-//! # Design (exact, and cheap at snap time)
-//! Because `min(lost, V)` is not linear over prices, per-price running sums are not enough: the
-//! contribution of a pair depends on the whole zone. So the engine keeps two things:
+//! # Design (exact, and cheap both per image and per snap)
+//! A pair's contribution to a zone is `f(Σ_{p ∈ zone} Δ_p, V_zone)`, which is not linear over
+//! prices in general (`min(lost, V)`, and gains and losses inside one zone net out). But it *is*
+//! linear for the common pair: on one side of the book, when every changed price moved the same
+//! way and either all of them grew or no trade hit that side between the two images. Then a
+//! zone's added (canceled) is just the sum of the per-price gains (losses) inside it. So:
 //!
-//! 1. A compact window of **pair records**: for every image pair, the sparse list of per-price
-//!    depth changes `(side, tick, Δsize)` (only prices whose size changed: usually one or two)
-//!    and the per-price trade volume between the two images. Records older than `W_b` are
-//!    dropped as images arrive.
-//! 2. A sorted set of **tracked zones** keyed by `(side, lo_tick, hi_tick)`. Each holds a ring of
-//!    its non-zero per-pair contributions `(prev_ts, added, canceled, filled)` and their integer
-//!    running sums. When an image arrives, each changed price is routed (binary search) to the
-//!    zones containing it, so an image costs O(changes · log zones), independent of the window.
+//! 1. **Linear (pair, side)s** go into per-price running sums: for each side and ES tick, a ring
+//!    of `(prev_ts, added, canceled)` contributions with integer running sums, expired as the
+//!    window moves. One push per changed price, whatever the number of levels.
+//! 2. **Non-linear (pair, side)s** (mixed-sign changes, or losses while trades hit that side —
+//!    roughly the pairs around trades) are kept as sparse **pair records** (their changed prices
+//!    and the per-price trade volume between the two images) for one window, and are applied
+//!    exactly to every **tracked zone** containing a changed price: each zone keeps a ring of its
+//!    non-zero contributions and their running sums. Changed prices are routed to zones by binary
+//!    search over the zones sorted by `(side, lo, hi)`.
 //!
-//! A zone becomes tracked the first time a snap asks for it; it is then back-filled from the pair
-//! records (once), which gives exactly the same contributions as incremental tracking would have.
-//! At a snap, a zone's window sums are its running sums after popping expired contributions —
-//! amortised O(1), so snap cost does not grow with the number of book updates. Zones not asked for
-//! during `ZONE_RETAIN_NS` are dropped. Sizes are integers, so sums are exact and deterministic.
+//! A zone becomes tracked the first time a snap asks for it and is then back-filled from the
+//! pair records (once), which gives exactly what incremental tracking would have; zones not asked
+//! for during `ZONE_RETAIN_NS` are dropped. At a snap a zone's window flows are its ≤ 5 per-price
+//! sums plus its own sums, after popping expired entries: amortised O(1), independent of the
+//! number of book updates in the window. Sizes are integers, so all sums are exact and
+//! deterministic; a test checks the split against a from-scratch computation.
 //!
 //! Trades are attributed to the pair in arrival order (a trade belongs to the next image to
 //! arrive). That is the spec's `prev.ts < t ≤ curr.ts` when events arrive in time order with
@@ -37,6 +42,9 @@ use crate::event::{BOOK_DEPTH, Mbp10};
 
 /// Tracked zones not queried for this long are dropped (they can be back-filled again).
 const ZONE_RETAIN_NS: u64 = 60_000_000_000;
+/// Per-price sums cover at most this many ticks either side of the first price seen; changes
+/// beyond (corrupt prices) take the exact non-linear path instead.
+const MAX_TICK_SPAN: i64 = 200_000;
 
 /// Which side of the book defends a level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -45,6 +53,15 @@ pub enum Side {
     Bid,
     /// Asks defend a resistance (lifted by buy aggressors).
     Ask,
+}
+
+impl Side {
+    fn index(self) -> usize {
+        match self {
+            Side::Bid => 0,
+            Side::Ask => 1,
+        }
+    }
 }
 
 /// Barrier classification.
@@ -93,6 +110,13 @@ impl ZoneKey {
     }
 }
 
+/// Price in ticks, rounded to the nearest tick (without a libm call).
+pub fn to_tick(price: f64, inv_tick: f64) -> i64 {
+    let r = price * inv_tick + 0.5;
+    let i = r as i64;
+    if (i as f64) > r { i - 1 } else { i }
+}
+
 /// One row of a book side: price in ticks and as given, size.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 struct Row {
@@ -122,15 +146,14 @@ impl BookSide {
     }
 }
 
-/// The latest book image of the followed contract.
+/// A book image of the followed contract.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Image {
     pub ts: u64,
-    bid: BookSide,
-    ask: BookSide,
+    sides: [BookSide; 2],
 }
 
-/// Counts of bad data seen while reading an image.
+/// Bad data seen while reading an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ImageIssues {
     pub non_finite_prices: u64,
@@ -140,17 +163,24 @@ pub struct ImageIssues {
 impl Image {
     /// Reads an MBP-10 image; empty rows are skipped, non-finite prices counted and skipped.
     pub fn from_mbp10(m: &Mbp10, tick_size: f64) -> (Image, ImageIssues) {
-        let mut image = Image {
-            ts: m.ts_event_ns,
-            ..Image::default()
-        };
+        let mut image = Image::default();
+        let issues = image.read(m, 1.0 / tick_size);
+        (image, issues)
+    }
+
+    /// Overwrites this image with `m`.
+    fn read(&mut self, m: &Mbp10, inv_tick: f64) -> ImageIssues {
+        self.ts = m.ts_event_ns;
         let mut issues = ImageIssues::default();
+        let [bid, ask] = &mut self.sides;
+        bid.len = 0;
+        ask.len = 0;
         let mut push = |side: &mut BookSide, px: Option<f64>, sz: u32| match px {
             None => {}
             Some(px) if !px.is_finite() => issues.non_finite_prices += 1,
             Some(px) => {
                 side.rows[side.len] = Row {
-                    tick: (px / tick_size).round() as i64,
+                    tick: to_tick(px, inv_tick),
                     px,
                     sz,
                 };
@@ -158,22 +188,17 @@ impl Image {
             }
         };
         for row in &m.levels {
-            push(&mut image.bid, row.bid_px, row.bid_sz);
+            push(bid, row.bid_px, row.bid_sz);
+            push(ask, row.ask_px, row.ask_sz);
         }
-        for row in &m.levels {
-            push(&mut image.ask, row.ask_px, row.ask_sz);
-        }
-        if let (Some(b), Some(a)) = (image.bid.rows().first(), image.ask.rows().first()) {
+        if let (Some(b), Some(a)) = (bid.rows().first(), ask.rows().first()) {
             issues.crossed = b.px >= a.px;
         }
-        (image, issues)
+        issues
     }
 
     fn side(&self, side: Side) -> &BookSide {
-        match side {
-            Side::Bid => &self.bid,
-            Side::Ask => &self.ask,
-        }
+        &self.sides[side.index()]
     }
 
     /// Best price and size of a side (ES), if the side is not empty.
@@ -190,7 +215,6 @@ impl Image {
 /// A depth change at one price between two consecutive images.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Change {
-    side: Side,
     tick: i64,
     delta: i64,
 }
@@ -213,15 +237,16 @@ impl TickVol {
     }
 }
 
-/// One image pair, pointing into the change and trade rings by absolute index.
+/// A non-linear (pair, side), pointing into the change and trade rings by absolute index.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct PairRecord {
     prev_ts: u64,
+    side: Side,
     changes: (u64, u64),
     trades: (u64, u64),
 }
 
-/// One pair's non-zero contribution to a zone.
+/// One pair's non-zero contribution to a zone or a price.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Contribution {
     prev_ts: u64,
@@ -249,32 +274,16 @@ impl Contribution {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Zone {
-    key: ZoneKey,
+/// Contributions in event-time order with their running sums.
+#[derive(Debug, Clone, Default)]
+struct SumRing {
     ring: VecDeque<Contribution>,
     added: i64,
     canceled: i64,
     filled: i64,
-    pending: i64,
-    touched: bool,
-    last_used: u64,
 }
 
-impl Zone {
-    fn new(key: ZoneKey, now: u64) -> Zone {
-        Zone {
-            key,
-            ring: VecDeque::new(),
-            added: 0,
-            canceled: 0,
-            filled: 0,
-            pending: 0,
-            touched: false,
-            last_used: now,
-        }
-    }
-
+impl SumRing {
     fn push(&mut self, c: Contribution) {
         self.added += c.added;
         self.canceled += c.canceled;
@@ -293,6 +302,62 @@ impl Zone {
             self.ring.pop_front();
         }
     }
+}
+
+/// Per-price sums of one side, indexed by tick from a base that grows as needed.
+#[derive(Debug, Clone, Default)]
+struct TickTable {
+    base: i64,
+    slots: Vec<SumRing>,
+}
+
+impl TickTable {
+    /// Whether `tick` is close enough to the prices seen so far to get a slot.
+    fn can_hold(&self, tick: i64) -> bool {
+        self.slots.is_empty()
+            || (tick >= self.base - MAX_TICK_SPAN
+                && tick < self.base + self.slots.len() as i64 + MAX_TICK_SPAN)
+    }
+
+    /// The ring of `tick`, growing the table; `None` for a tick absurdly far from the rest.
+    fn slot_mut(&mut self, tick: i64) -> Option<&mut SumRing> {
+        const PAD: i64 = 64;
+        if !self.can_hold(tick) {
+            return None;
+        }
+        if self.slots.is_empty() {
+            self.base = tick - PAD;
+            self.slots.resize_with(2 * PAD as usize, SumRing::default);
+        }
+        let span_end = self.base + self.slots.len() as i64;
+        if tick < self.base {
+            let grow = (self.base - tick + PAD) as usize;
+            self.slots
+                .splice(0..0, std::iter::repeat_with(SumRing::default).take(grow));
+            self.base -= grow as i64;
+        } else if tick >= span_end {
+            let new_len = (tick - self.base + PAD) as usize;
+            self.slots.resize_with(new_len, SumRing::default);
+        }
+        Some(&mut self.slots[(tick - self.base) as usize])
+    }
+
+    fn get_mut(&mut self, tick: i64) -> Option<&mut SumRing> {
+        let i = tick.checked_sub(self.base)?;
+        if i < 0 {
+            return None;
+        }
+        self.slots.get_mut(i as usize)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Zone {
+    key: ZoneKey,
+    sums: SumRing,
+    pending: i64,
+    touched: bool,
+    last_used: u64,
 }
 
 /// Window flows of one zone.
@@ -368,11 +433,17 @@ pub fn classify(flows: &BarrierFlows, depth_in_zone: f64, cfg: &Config) -> Barri
     }
 }
 
-/// Book images, image-pair records and tracked zones of the followed contract.
+/// Book images, per-price sums, non-linear pair records and tracked zones of the followed
+/// contract.
 #[derive(Debug, Clone)]
 pub struct Barrier {
     window_ns: u64,
+    inv_tick: f64,
     image: Option<Image>,
+    spare: Image,
+    /// `prev.ts` of the latest pair.
+    last_pair_prev_ts: Option<u64>,
+    ticks: [TickTable; 2],
     records: VecDeque<PairRecord>,
     changes: VecDeque<Change>,
     changes_base: u64,
@@ -383,14 +454,18 @@ pub struct Barrier {
     /// Largest `hi − lo` of any tracked zone (bounds the routing search).
     max_zone_width: i64,
     touched: Vec<usize>,
-    scratch: Vec<Change>,
+    scratch: [Vec<Change>; 2],
 }
 
 impl Barrier {
-    pub fn new(window_ns: u64) -> Barrier {
+    pub fn new(window_ns: u64, tick_size: f64) -> Barrier {
         Barrier {
             window_ns,
+            inv_tick: 1.0 / tick_size,
             image: None,
+            spare: Image::default(),
+            last_pair_prev_ts: None,
+            ticks: Default::default(),
             records: VecDeque::new(),
             changes: VecDeque::new(),
             changes_base: 0,
@@ -400,22 +475,13 @@ impl Barrier {
             zones: Vec::new(),
             max_zone_width: 0,
             touched: Vec::new(),
-            scratch: Vec::new(),
+            scratch: Default::default(),
         }
     }
 
-    /// Forgets the book, the records and the zones (contract switch).
+    /// Forgets the book, the sums, the records and the zones (contract switch).
     pub fn clear(&mut self) {
-        self.image = None;
-        self.records.clear();
-        self.changes.clear();
-        self.changes_base = 0;
-        self.trades.clear();
-        self.trades_base = 0;
-        self.pending_trades.clear();
-        self.zones.clear();
-        self.max_zone_width = 0;
-        self.touched.clear();
+        *self = Barrier::new(self.window_ns, 1.0 / self.inv_tick);
     }
 
     /// The latest image.
@@ -443,65 +509,121 @@ impl Barrier {
         }
     }
 
-    /// Applies a new image: records the pair it closes and updates tracked zones.
+    /// Reads and applies an MBP-10 image.
+    pub fn on_mbp10(&mut self, m: &Mbp10) -> ImageIssues {
+        let issues = self.spare.read(m, self.inv_tick);
+        self.apply_spare();
+        issues
+    }
+
+    /// Applies an image already read.
     pub fn on_image(&mut self, image: Image) {
-        let ts = image.ts;
-        if let Some(prev) = self.image {
-            self.scratch.clear();
-            diff_side(Side::Bid, &prev.bid, &image.bid, &mut self.scratch);
-            diff_side(Side::Ask, &prev.ask, &image.ask, &mut self.scratch);
+        self.spare = image;
+        self.apply_spare();
+    }
 
-            // Route each changed price to the tracked zones holding it.
-            for ch in &self.scratch {
-                let lo_bound = ZoneKey {
-                    side: ch.side,
-                    lo: ch.tick - self.max_zone_width,
-                    hi: i64::MIN,
-                };
-                let start = self.zones.partition_point(|z| z.key < lo_bound);
-                for (i, zone) in self.zones.iter_mut().enumerate().skip(start) {
-                    if zone.key.side != ch.side || zone.key.lo > ch.tick {
-                        break;
-                    }
-                    if zone.key.hi >= ch.tick {
-                        zone.pending += ch.delta;
-                        if !zone.touched {
-                            zone.touched = true;
-                            self.touched.push(i);
+    /// Applies the image in `spare`: records the pair it closes and makes it the latest.
+    fn apply_spare(&mut self) {
+        let ts = self.spare.ts;
+        let cutoff = ts.saturating_sub(self.window_ns);
+        if let Some(prev) = &self.image {
+            let prev_ts = prev.ts;
+            let mut trades_range: Option<(u64, u64)> = None;
+            for side in [Side::Bid, Side::Ask] {
+                let mut scratch = std::mem::take(&mut self.scratch[side.index()]);
+                scratch.clear();
+                diff_side(
+                    &self.image.as_ref().expect("checked").sides[side.index()],
+                    &self.spare.sides[side.index()],
+                    &mut scratch,
+                );
+                if !scratch.is_empty() {
+                    let all_up = scratch.iter().all(|c| c.delta > 0);
+                    let all_down = scratch.iter().all(|c| c.delta < 0);
+                    let hit = self.pending_trades.iter().any(|t| t.hitting(side) > 0);
+                    let table = &mut self.ticks[side.index()];
+                    let linear = (all_up || (all_down && !hit))
+                        && scratch.iter().all(|c| table.can_hold(c.tick));
+                    if linear {
+                        for c in &scratch {
+                            if let Some(slot) = table.slot_mut(c.tick) {
+                                slot.expire(cutoff);
+                                slot.push(Contribution::of(prev_ts, c.delta, 0));
+                            }
                         }
+                    } else {
+                        let trades = *trades_range.get_or_insert_with(|| self.push_trades());
+                        self.push_nonlinear(side, prev_ts, &scratch, trades, cutoff);
                     }
                 }
+                self.scratch[side.index()] = scratch;
             }
-            for &i in &self.touched {
-                let zone = &mut self.zones[i];
-                zone.touched = false;
-                let delta = std::mem::take(&mut zone.pending);
-                if delta == 0 {
-                    continue;
-                }
-                let passive = passive_volume(&self.pending_trades, &zone.key);
-                zone.push(Contribution::of(prev.ts, delta, passive));
-                zone.expire(ts.saturating_sub(self.window_ns));
-            }
-            self.touched.clear();
-
-            let changes_start = self.changes_base + self.changes.len() as u64;
-            self.changes.extend(self.scratch.iter().copied());
-            let trades_start = self.trades_base + self.trades.len() as u64;
-            self.trades.extend(self.pending_trades.iter().copied());
-            self.records.push_back(PairRecord {
-                prev_ts: prev.ts,
-                changes: (changes_start, changes_start + self.scratch.len() as u64),
-                trades: (
-                    trades_start,
-                    trades_start + self.pending_trades.len() as u64,
-                ),
-            });
+            self.last_pair_prev_ts = Some(prev_ts);
         }
         self.pending_trades.clear();
-        self.image = Some(image);
+        match &mut self.image {
+            Some(image) => std::mem::swap(image, &mut self.spare),
+            None => self.image = Some(self.spare),
+        }
         // No later snap window can reach a pair that starts before ts − W_b.
-        self.expire_records(ts.saturating_sub(self.window_ns));
+        self.expire_records(cutoff);
+    }
+
+    fn push_trades(&mut self) -> (u64, u64) {
+        let start = self.trades_base + self.trades.len() as u64;
+        self.trades.extend(self.pending_trades.iter().copied());
+        (start, start + self.pending_trades.len() as u64)
+    }
+
+    /// Records a non-linear (pair, side) and applies it to the tracked zones.
+    fn push_nonlinear(
+        &mut self,
+        side: Side,
+        prev_ts: u64,
+        changes: &[Change],
+        trades: (u64, u64),
+        cutoff: u64,
+    ) {
+        for ch in changes {
+            let lo_bound = ZoneKey {
+                side,
+                lo: ch.tick - self.max_zone_width,
+                hi: i64::MIN,
+            };
+            let start = self.zones.partition_point(|z| z.key < lo_bound);
+            for (i, zone) in self.zones.iter_mut().enumerate().skip(start) {
+                if zone.key.side != side || zone.key.lo > ch.tick {
+                    break;
+                }
+                if zone.key.hi >= ch.tick {
+                    zone.pending += ch.delta;
+                    if !zone.touched {
+                        zone.touched = true;
+                        self.touched.push(i);
+                    }
+                }
+            }
+        }
+        for &i in &self.touched {
+            let zone = &mut self.zones[i];
+            zone.touched = false;
+            let delta = std::mem::take(&mut zone.pending);
+            if delta == 0 {
+                continue;
+            }
+            let passive = passive_volume(&self.pending_trades, &zone.key);
+            zone.sums.expire(cutoff);
+            zone.sums.push(Contribution::of(prev_ts, delta, passive));
+        }
+        self.touched.clear();
+        let start = self.changes_base + self.changes.len() as u64;
+        self.changes.extend(changes.iter().copied());
+        self.records.push_back(PairRecord {
+            prev_ts,
+            side,
+            changes: (start, start + changes.len() as u64),
+            trades,
+        });
     }
 
     fn expire_records(&mut self, cutoff: u64) {
@@ -537,24 +659,41 @@ impl Barrier {
             }
         };
         let zone = &mut self.zones[idx];
-        zone.expire(cutoff);
+        zone.sums.expire(cutoff);
         zone.last_used = now;
+        let (mut added, mut canceled, mut filled) =
+            (zone.sums.added, zone.sums.canceled, zone.sums.filled);
+        let table = &mut self.ticks[key.side.index()];
+        for tick in key.lo..=key.hi {
+            if let Some(slot) = table.get_mut(tick) {
+                slot.expire(cutoff);
+                added += slot.added;
+                canceled += slot.canceled;
+                filled += slot.filled;
+            }
+        }
         BarrierFlows {
-            has_pair: !self.records.is_empty(),
-            added: zone.added as f64,
-            canceled: zone.canceled as f64,
-            filled: zone.filled as f64,
+            has_pair: self.last_pair_prev_ts.is_some_and(|t| t >= cutoff),
+            added: added as f64,
+            canceled: canceled as f64,
+            filled: filled as f64,
         }
     }
 
-    /// Builds a zone's contributions from the pair records in the window.
+    /// Builds a zone's non-linear contributions from the pair records in the window.
     fn backfill(&self, key: ZoneKey, now: u64) -> Zone {
-        let mut zone = Zone::new(key, now);
-        for r in &self.records {
+        let mut zone = Zone {
+            key,
+            sums: SumRing::default(),
+            pending: 0,
+            touched: false,
+            last_used: now,
+        };
+        for r in self.records.iter().filter(|r| r.side == key.side) {
             let (c0, c1) = r.changes;
             let delta: i64 = (c0..c1)
                 .map(|i| self.changes[(i - self.changes_base) as usize])
-                .filter(|ch| key.contains(ch.side, ch.tick))
+                .filter(|ch| key.contains(key.side, ch.tick))
                 .map(|ch| ch.delta)
                 .sum();
             if delta == 0 {
@@ -566,7 +705,7 @@ impl Barrier {
                 .filter(|t| key.lo <= t.tick && t.tick <= key.hi)
                 .map(|t| t.hitting(key.side))
                 .sum();
-            zone.push(Contribution::of(r.prev_ts, delta, passive));
+            zone.sums.push(Contribution::of(r.prev_ts, delta, passive));
         }
         zone
     }
@@ -592,7 +731,7 @@ fn passive_volume(trades: &[TickVol], key: &ZoneKey) -> u64 {
 }
 
 /// Appends the per-price size changes from `prev` to `curr` of one side.
-fn diff_side(side: Side, prev: &BookSide, curr: &BookSide, out: &mut Vec<Change>) {
+fn diff_side(prev: &BookSide, curr: &BookSide, out: &mut Vec<Change>) {
     let (p, c) = (prev.rows(), curr.rows());
     // Fast path: the same prices in the same rows (only sizes changed).
     if p.len() == c.len() && p.iter().zip(c).all(|(a, b)| a.tick == b.tick) {
@@ -601,7 +740,6 @@ fn diff_side(side: Side, prev: &BookSide, curr: &BookSide, out: &mut Vec<Change>
             for (a, b) in p.iter().zip(c) {
                 if a.sz != b.sz {
                     out.push(Change {
-                        side,
                         tick: b.tick,
                         delta: b.sz as i64 - a.sz as i64,
                     });
@@ -624,7 +762,6 @@ fn diff_side(side: Side, prev: &BookSide, curr: &BookSide, out: &mut Vec<Change>
         let delta = sum_at(c, r.tick) - sum_at(p, r.tick);
         if delta != 0 {
             out.push(Change {
-                side,
                 tick: r.tick,
                 delta,
             });
@@ -637,7 +774,6 @@ fn diff_side(side: Side, prev: &BookSide, curr: &BookSide, out: &mut Vec<Change>
         let delta = -sum_at(p, r.tick);
         if delta != 0 {
             out.push(Change {
-                side,
                 tick: r.tick,
                 delta,
             });
@@ -754,7 +890,7 @@ mod tests {
     #[test]
     fn bid_depth_pulled_without_trades_is_a_vacuum_for_a_support() {
         let cfg = vacuum_cfg();
-        let mut b = Barrier::new(10 * S);
+        let mut b = Barrier::new(10 * S, TICK);
         b.on_image(image(100 * S, &[(6870.0, 500)], &[(6870.25, 20)]));
         b.on_image(image(
             100 * S + 100 * MS,
@@ -774,7 +910,7 @@ mod tests {
     #[test]
     fn ask_depth_pulled_is_a_vacuum_for_a_resistance() {
         let cfg = vacuum_cfg();
-        let mut b = Barrier::new(10 * S);
+        let mut b = Barrier::new(10 * S, TICK);
         b.on_image(image(100 * S, &[(6869.75, 20)], &[(6870.0, 500)]));
         b.on_image(image(
             100 * S + 100 * MS,
@@ -793,7 +929,7 @@ mod tests {
     #[test]
     fn bid_zone_refilled_while_sells_print_is_a_wall_or_absorption() {
         let cfg = Config::default();
-        let mut b = Barrier::new(10 * S);
+        let mut b = Barrier::new(10 * S, TICK);
         let zone = ZoneKey::around(Side::Bid, 6870.0, 2, TICK);
         b.flows(zone, 100 * S); // tracked from the start
         b.on_image(image(100 * S, &[(6870.0, 300)], &[(6870.25, 10)]));
@@ -826,7 +962,7 @@ mod tests {
     fn fills_are_capped_by_the_loss_and_count_only_defending_side_trades_in_the_zone() {
         let zone = ZoneKey::around(Side::Bid, 6870.0, 2, TICK);
         let run = |trades: &[(f64, u32, i8)]| {
-            let mut b = Barrier::new(10 * S);
+            let mut b = Barrier::new(10 * S, TICK);
             b.on_image(image(100 * S, &[(6870.0, 500)], &[]));
             for &(p, s, a) in trades {
                 b.on_trade(tick(p), s, a);
@@ -850,7 +986,7 @@ mod tests {
     fn no_book_or_one_image_is_neutral_with_zero_flows() {
         let cfg = Config::default();
         let zone = ZoneKey::around(Side::Bid, 6870.0, 2, TICK);
-        let mut b = Barrier::new(10 * S);
+        let mut b = Barrier::new(10 * S, TICK);
         let f = b.flows(zone, 100 * S);
         assert!(!f.has_pair);
         let r = classify(&f, 0.0, &cfg);
@@ -867,7 +1003,7 @@ mod tests {
     #[test]
     fn pairs_leave_the_window_after_w_b() {
         let zone = ZoneKey::around(Side::Bid, 6870.0, 2, TICK);
-        let mut b = Barrier::new(10 * S);
+        let mut b = Barrier::new(10 * S, TICK);
         b.flows(zone, 0);
         b.on_image(image(100 * S, &[(6870.0, 500)], &[]));
         b.on_image(image(101 * S, &[(6870.0, 100)], &[]));
@@ -902,6 +1038,110 @@ mod tests {
         }
     }
 
+    /// PHYSICS.md §3 computed from scratch over every stored image and trade.
+    fn naive_flows(
+        log: &[(Option<Image>, Option<(i64, u32, i8)>)],
+        key: ZoneKey,
+        now: u64,
+        window: u64,
+    ) -> BarrierFlows {
+        let cutoff = now.saturating_sub(window);
+        let mut f = BarrierFlows::default();
+        let mut prev: Option<Image> = None;
+        let mut passive = 0u64;
+        for (image, trade) in log {
+            if let Some((tick, size, aggressor)) = *trade {
+                let hits = match key.side {
+                    Side::Bid => aggressor == -1,
+                    Side::Ask => aggressor == 1,
+                };
+                if hits && key.lo <= tick && tick <= key.hi {
+                    passive += size as u64;
+                }
+            }
+            let Some(img) = image else { continue };
+            if img.ts < cutoff || img.ts >= now {
+                passive = 0;
+                prev = None;
+                continue;
+            }
+            if let Some(p) = prev {
+                f.has_pair = true;
+                let delta = img.zone_depth(&key) as i64 - p.zone_depth(&key) as i64;
+                if delta > 0 {
+                    f.added += delta as f64;
+                } else {
+                    let lost = -delta;
+                    let filled = lost.min(passive as i64);
+                    f.filled += filled as f64;
+                    f.canceled += (lost - filled) as f64;
+                }
+            }
+            passive = 0;
+            prev = Some(*img);
+        }
+        f
+    }
+
+    #[test]
+    fn incremental_flows_equal_a_from_scratch_computation() {
+        let zones = [
+            ZoneKey::around(Side::Bid, 6870.0, 2, TICK),
+            ZoneKey::around(Side::Ask, 6870.6, 2, TICK),
+            ZoneKey::around(Side::Bid, 6869.4, 2, TICK),
+            ZoneKey::around(Side::Ask, 6871.25, 2, TICK),
+        ];
+        let mut barrier = Barrier::new(2 * S, TICK);
+        let mut log: Vec<(Option<Image>, Option<(i64, u32, i8)>)> = Vec::new();
+        let mut rng = Lcg(11);
+        let mut ts = 100 * S;
+        let mut sizes = [[100u32; 10]; 2];
+        let mut base = 6870.0;
+        for step in 0..8_000u64 {
+            ts += 1 + rng.next(2 * MS);
+            if rng.next(5) == 0 {
+                let p = base - 1.0 + 0.25 * rng.next(10) as f64;
+                let agg = [-1i8, 0, 1][rng.next(3) as usize];
+                let size = 1 + rng.next(60) as u32;
+                barrier.on_trade(tick(p), size, agg);
+                log.push((None, Some((tick(p), size, agg))));
+            } else {
+                match rng.next(10) {
+                    // One row changes (the linear path when no trade hit that side).
+                    0..=5 => {
+                        let side = rng.next(2) as usize;
+                        let row = rng.next(10) as usize;
+                        sizes[side][row] = rng.next(200) as u32;
+                    }
+                    // The book shifts a tick.
+                    6 => base += 0.25 * (rng.next(3) as f64 - 1.0),
+                    // Everything changes.
+                    _ => {
+                        for s in sizes.iter_mut().flatten() {
+                            *s = rng.next(200) as u32;
+                        }
+                    }
+                }
+                let bids: Vec<(f64, u32)> = (0..10)
+                    .map(|i| (base - 0.25 * i as f64, sizes[0][i]))
+                    .collect();
+                let asks: Vec<(f64, u32)> = (0..10)
+                    .map(|i| (base + 0.25 * (i + 1) as f64, sizes[1][i]))
+                    .collect();
+                let img = image(ts, &bids, &asks);
+                barrier.on_image(img);
+                log.push((Some(img), None));
+            }
+            if step % 301 == 0 || step == 7_999 {
+                let now = ts + 1;
+                for z in zones {
+                    let want = naive_flows(&log, z, now, 2 * S);
+                    assert_eq!(barrier.flows(z, now), want, "step {step} zone {z:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_zone_tracked_late_is_backfilled_exactly_as_if_tracked_from_the_start() {
         let zones = [
@@ -909,8 +1149,8 @@ mod tests {
             ZoneKey::around(Side::Ask, 6871.1, 2, TICK),
             ZoneKey::around(Side::Bid, 6869.4, 2, TICK),
         ];
-        let mut early = Barrier::new(10 * S);
-        let mut late = Barrier::new(10 * S);
+        let mut early = Barrier::new(10 * S, TICK);
+        let mut late = Barrier::new(10 * S, TICK);
         for z in zones {
             early.flows(z, 0);
         }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone};
 use chrono_tz::America::New_York;
 
 use super::aggressor::{self, TickState};
-use super::barrier::{Barrier, Image};
+use super::barrier::{Barrier, to_tick};
 use super::config::{Config, FuelExpiry};
 use super::fuel::{FlowBook, FlowKey, strike_key};
 use super::greeks::BsInputs;
@@ -138,7 +138,10 @@ impl Market {
                 .saturating_mul(1_000_000)
                 + BUFFER_MARGIN_NS,
             trades: VecDeque::new(),
-            barrier: Barrier::new(cfg.barrier_window_ms.saturating_mul(1_000_000)),
+            barrier: Barrier::new(
+                cfg.barrier_window_ms.saturating_mul(1_000_000),
+                cfg.es_tick_size,
+            ),
             flows: FlowBook::default(),
             ticks: HashMap::new(),
             session_date: None,
@@ -218,7 +221,7 @@ impl Market {
             return;
         }
         self.trade_seen = true;
-        let tick = (t.price / self.tick_size).round() as i64;
+        let tick = to_tick(t.price, 1.0 / self.tick_size);
         self.barrier.on_trade(tick, t.size, t.aggressor);
         while self
             .trades
@@ -243,13 +246,12 @@ impl Market {
             stats.other_contract_events += 1;
             return;
         }
-        let (image, issues) = Image::from_mbp10(m, self.tick_size);
+        let issues = self.barrier.on_mbp10(m);
         stats.non_finite_prices += issues.non_finite_prices;
         if issues.crossed {
             stats.crossed_books += 1;
         }
         self.book_seen = true;
-        self.barrier.on_image(image);
     }
 
     pub fn on_stock_trade(&mut self, t: &StockTrade, underlying: &str, stats: &mut EngineStats) {

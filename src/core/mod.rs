@@ -65,6 +65,11 @@ pub struct Engine {
     universe: Vec<Level>,
     active: Vec<usize>,
     strikes: Vec<f64>,
+    /// Tape buffers: centers (ES) of the active levels ascending, and each active level's rank.
+    centers: Vec<(f64, usize)>,
+    rank: Vec<usize>,
+    center_prices: Vec<f64>,
+    tape: tape::TapeScratch,
 }
 
 impl Engine {
@@ -80,6 +85,10 @@ impl Engine {
             universe: Vec::new(),
             active: Vec::new(),
             strikes: Vec::new(),
+            centers: Vec::new(),
+            rank: Vec::new(),
+            center_prices: Vec::new(),
+            tape: tape::TapeScratch::default(),
         }
     }
 
@@ -182,9 +191,35 @@ impl Engine {
             bid: best(Side::Bid).map(|(p, _)| p / ratio),
             ask: best(Side::Ask).map(|(p, _)| p / ratio),
         };
+        // Tape of every active level in one pass over the trades.
+        self.centers.clear();
+        self.centers.extend(
+            self.active
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| (self.universe[i].price * ratio, k)),
+        );
+        self.centers.sort_by(|a, b| a.0.total_cmp(&b.0));
+        self.rank.clear();
+        self.rank.resize(self.active.len(), 0);
+        for (r, &(_, k)) in self.centers.iter().enumerate() {
+            self.rank[k] = r;
+        }
+        self.center_prices.clear();
+        self.center_prices
+            .extend(self.centers.iter().map(|&(c, _)| c));
+        tape::near_levels(
+            &self.market.trades,
+            now,
+            &self.center_prices,
+            cfg.tape_band * ratio,
+            cfg,
+            &mut self.tape,
+        );
+
         let seq = self.snap_seq + 1;
         let mut out = Vec::with_capacity(self.active.len());
-        for &idx in &self.active {
+        for (k, &idx) in self.active.iter().enumerate() {
             let level = &self.universe[idx];
             let direction = Direction::of(spot, level.price);
             let break_sign = direction.break_sign();
@@ -203,13 +238,7 @@ impl Engine {
             barrier.defending = image.as_ref().and_then(|i| i.best(side));
 
             // Tape and fuel.
-            let tape = tape::near_level(
-                &self.market.trades,
-                now,
-                center_es,
-                cfg.tape_band * ratio,
-                cfg,
-            );
+            let tape = self.tape.readings[self.rank[k]];
             let fuel = self.market.flows.fuel_at(level.price, cfg);
 
             // Score.

@@ -75,34 +75,77 @@ pub fn near_level(
     band_es: f64,
     cfg: &Config,
 ) -> TapeReading {
+    let mut scratch = TapeScratch::default();
+    near_levels(trades, now, &[center_es], band_es, cfg, &mut scratch);
+    scratch.readings[0]
+}
+
+/// Reusable buffers of [`near_levels`].
+#[derive(Debug, Default, Clone)]
+pub struct TapeScratch {
+    /// One reading per center, in the order of the centers given.
+    pub readings: Vec<TapeReading>,
+    clusters: Vec<Cluster>,
+}
+
+/// [`near_level`] for many levels in one pass over the trades: `centers` must be sorted
+/// ascending; results land in `scratch.readings` in the same order.
+pub fn near_levels(
+    trades: &VecDeque<TapeTrade>,
+    now: u64,
+    centers: &[f64],
+    band_es: f64,
+    cfg: &Config,
+    scratch: &mut TapeScratch,
+) {
     let cutoff = now.saturating_sub(cfg.tape_window_ms.saturating_mul(1_000_000));
     let max_gap = cfg.sweep_max_gap_ms.saturating_mul(1_000_000);
-    let mut reading = TapeReading::default();
-    let mut cluster = Cluster::default();
+    let n = centers.len();
+    scratch.readings.clear();
+    scratch.readings.resize(n, TapeReading::default());
+    scratch.clusters.resize_with(n, Cluster::default);
+    for c in &mut scratch.clusters[..n] {
+        c.reset();
+    }
+    let reach = band_es + 1e-9;
     for t in trades {
-        if t.ts < cutoff || t.ts >= now || (t.price - center_es).abs() > band_es + 1e-9 {
+        if t.ts < cutoff || t.ts >= now {
             continue;
         }
-        match t.aggressor {
-            1 => reading.buy_vol += t.size as f64,
-            -1 => reading.sell_vol += t.size as f64,
-            _ => {}
+        // Candidates by binary search (a little wider), then the exact test.
+        let first = centers.partition_point(|&c| c < t.price - reach - 1e-6);
+        for j in first..n {
+            let center = centers[j];
+            if center > t.price + reach + 1e-6 {
+                break;
+            }
+            if (t.price - center).abs() > reach {
+                continue;
+            }
+            let reading = &mut scratch.readings[j];
+            match t.aggressor {
+                1 => reading.buy_vol += t.size as f64,
+                -1 => reading.sell_vol += t.size as f64,
+                _ => {}
+            }
+            let cluster = &mut scratch.clusters[j];
+            if cluster.prints > 0 && t.ts.saturating_sub(cluster.last_ts) > max_gap {
+                cluster.offer(&mut reading.sweep, cfg);
+                cluster.reset();
+            }
+            cluster.add(t, cfg.es_point_value, cfg.sweep_min_prices);
         }
-        if cluster.prints > 0 && t.ts.saturating_sub(cluster.last_ts) > max_gap {
-            cluster.offer(&mut reading.sweep, cfg);
-            cluster = Cluster::default();
-        }
-        cluster.add(t, cfg.es_point_value, cfg.sweep_min_prices);
     }
-    cluster.offer(&mut reading.sweep, cfg);
-    let total = reading.buy_vol + reading.sell_vol;
-    reading.imbalance = (reading.buy_vol - reading.sell_vol) / (total + 1e-6);
-    reading.confidence = (total / cfg.tape_confidence_volume).min(1.0);
-    reading
+    for (reading, cluster) in scratch.readings.iter_mut().zip(&scratch.clusters) {
+        cluster.offer(&mut reading.sweep, cfg);
+        let total = reading.buy_vol + reading.sell_vol;
+        reading.imbalance = (reading.buy_vol - reading.sell_vol) / (total + 1e-6);
+        reading.confidence = (total / cfg.tape_confidence_volume).min(1.0);
+    }
 }
 
 /// A run of near-level trades without a gap above `SWEEP_MAX_GAP_MS`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Cluster {
     prints: u32,
     first_ts: u64,
@@ -115,6 +158,14 @@ struct Cluster {
 }
 
 impl Cluster {
+    fn reset(&mut self) {
+        self.prints = 0;
+        self.buys = 0;
+        self.sells = 0;
+        self.notional = 0.0;
+        self.prices.clear();
+    }
+
     fn add(&mut self, t: &TapeTrade, point_value: f64, min_prices: u32) {
         if self.prints == 0 {
             self.first_ts = t.ts;
@@ -259,6 +310,97 @@ mod tests {
             .collect();
         let sweep = near_level(&trades, now, 6870.0, 1.0, &cfg).sweep.unwrap();
         assert_eq!((sweep.direction, sweep.num_prints), (-1, 4));
+    }
+
+    #[test]
+    fn one_pass_over_many_levels_equals_level_by_level() {
+        let cfg = Config {
+            sweep_min_notional: 100_000.0,
+            ..Config::default()
+        };
+        let now = 100 * S;
+        let mut x: u64 = 5;
+        let mut rnd = |m: u64| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            (x >> 33) % m
+        };
+        // Runs of one side separated by quiet gaps, so that some clusters are sweeps.
+        let mut ts = now - 6 * S;
+        let mut side = 1i8;
+        let mut trades = VecDeque::new();
+        while ts < now + S {
+            ts += MS + if rnd(8) == 0 { 150 * MS } else { 0 };
+            if rnd(10) == 0 {
+                side = -side;
+            }
+            let agg = if rnd(20) == 0 { 0 } else { side };
+            let px = 6865.0 + 0.25 * rnd(40) as f64;
+            trades.push_back(trade(ts, px, 1 + rnd(300) as u32, agg));
+        }
+        let centers: Vec<f64> = (0..25).map(|i| 6864.0 + 0.5 * i as f64 + 0.1).collect();
+        let mut scratch = TapeScratch::default();
+        near_levels(&trades, now, &centers, 1.0, &cfg, &mut scratch);
+        for (j, &c) in centers.iter().enumerate() {
+            assert_eq!(
+                scratch.readings[j],
+                near_level_reference(&trades, now, c, 1.0, &cfg)
+            );
+        }
+        assert!(scratch.readings.iter().any(|r| r.sweep.is_some()));
+    }
+
+    /// The straightforward per-level scan of PHYSICS.md §4.
+    fn near_level_reference(
+        trades: &VecDeque<TapeTrade>,
+        now: u64,
+        center: f64,
+        band: f64,
+        cfg: &Config,
+    ) -> TapeReading {
+        let cutoff = now - cfg.tape_window_ms * MS;
+        let near: Vec<&TapeTrade> = trades
+            .iter()
+            .filter(|t| t.ts >= cutoff && t.ts < now && (t.price - center).abs() <= band + 1e-9)
+            .collect();
+        let mut r = TapeReading::default();
+        for t in &near {
+            match t.aggressor {
+                1 => r.buy_vol += t.size as f64,
+                -1 => r.sell_vol += t.size as f64,
+                _ => {}
+            }
+        }
+        let mut start = 0;
+        for end in 1..=near.len() {
+            if end < near.len() && near[end].ts - near[end - 1].ts <= cfg.sweep_max_gap_ms * MS {
+                continue;
+            }
+            let c = &near[start..end];
+            let buys = c.iter().any(|t| t.aggressor == 1);
+            let sells = c.iter().any(|t| t.aggressor == -1);
+            let notional: f64 = c.iter().map(|t| t.price * t.size as f64 * 50.0).sum();
+            let mut prices: Vec<f64> = c.iter().map(|t| t.price).collect();
+            prices.sort_by(f64::total_cmp);
+            prices.dedup();
+            if c.len() >= 2
+                && buys != sells
+                && notional >= cfg.sweep_min_notional
+                && prices.len() >= cfg.sweep_min_prices as usize
+                && r.sweep.is_none_or(|s| notional > s.notional)
+            {
+                r.sweep = Some(Sweep {
+                    direction: if buys { 1 } else { -1 },
+                    notional,
+                    num_prints: c.len() as u32,
+                    window_ms: (c[c.len() - 1].ts - c[0].ts) as f64 / 1e6,
+                });
+            }
+            start = end;
+        }
+        let total = r.buy_vol + r.sell_vol;
+        r.imbalance = (r.buy_vol - r.sell_vol) / (total + 1e-6);
+        r.confidence = (total / cfg.tape_confidence_volume).min(1.0);
+        r
     }
 
     #[test]
