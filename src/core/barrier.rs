@@ -41,7 +41,7 @@ use super::config::Config;
 use crate::event::{BOOK_DEPTH, Mbp10};
 
 /// Tracked zones not queried for this long are dropped (they can be back-filled again).
-const ZONE_RETAIN_NS: u64 = 60_000_000_000;
+const ZONE_RETAIN_NS: u64 = 20_000_000_000;
 /// Per-price sums cover at most this many ticks either side of the first price seen; changes
 /// beyond (corrupt prices) take the exact non-linear path instead.
 const MAX_TICK_SPAN: i64 = 200_000;
@@ -304,11 +304,56 @@ impl SumRing {
     }
 }
 
+/// Linear contributions at one price, `(prev_ts, Δsize, filled)`, with running sums.
+#[derive(Debug, Clone, Default)]
+struct PriceRing {
+    ring: VecDeque<(u64, i32, u32)>,
+    added: i64,
+    canceled: i64,
+    filled: i64,
+}
+
+impl PriceRing {
+    fn sums(delta: i32, filled: u32) -> (i64, i64, i64) {
+        let (delta, filled) = (delta as i64, filled as i64);
+        if delta > 0 {
+            (delta, 0, 0)
+        } else {
+            (0, -delta - filled, filled)
+        }
+    }
+
+    /// Adds the contribution of a change `delta` with passive volume `passive` at this price.
+    fn push(&mut self, prev_ts: u64, delta: i64, passive: u64) {
+        let c = Contribution::of(prev_ts, delta, passive);
+        // Book sizes are u32, so a change and its fill fit in 32 bits.
+        let (delta, filled) = (delta as i32, c.filled as u32);
+        let (a, k, f) = Self::sums(delta, filled);
+        self.added += a;
+        self.canceled += k;
+        self.filled += f;
+        self.ring.push_back((prev_ts, delta, filled));
+    }
+
+    fn expire(&mut self, cutoff: u64) {
+        while let Some(&(ts, delta, filled)) = self.ring.front() {
+            if ts >= cutoff {
+                break;
+            }
+            let (a, k, f) = Self::sums(delta, filled);
+            self.added -= a;
+            self.canceled -= k;
+            self.filled -= f;
+            self.ring.pop_front();
+        }
+    }
+}
+
 /// Per-price sums of one side, indexed by tick from a base that grows as needed.
 #[derive(Debug, Clone, Default)]
 struct TickTable {
     base: i64,
-    slots: Vec<SumRing>,
+    slots: Vec<PriceRing>,
 }
 
 impl TickTable {
@@ -320,29 +365,29 @@ impl TickTable {
     }
 
     /// The ring of `tick`, growing the table; `None` for a tick absurdly far from the rest.
-    fn slot_mut(&mut self, tick: i64) -> Option<&mut SumRing> {
+    fn slot_mut(&mut self, tick: i64) -> Option<&mut PriceRing> {
         const PAD: i64 = 64;
         if !self.can_hold(tick) {
             return None;
         }
         if self.slots.is_empty() {
             self.base = tick - PAD;
-            self.slots.resize_with(2 * PAD as usize, SumRing::default);
+            self.slots.resize_with(2 * PAD as usize, PriceRing::default);
         }
         let span_end = self.base + self.slots.len() as i64;
         if tick < self.base {
             let grow = (self.base - tick + PAD) as usize;
             self.slots
-                .splice(0..0, std::iter::repeat_with(SumRing::default).take(grow));
+                .splice(0..0, std::iter::repeat_with(PriceRing::default).take(grow));
             self.base -= grow as i64;
         } else if tick >= span_end {
             let new_len = (tick - self.base + PAD) as usize;
-            self.slots.resize_with(new_len, SumRing::default);
+            self.slots.resize_with(new_len, PriceRing::default);
         }
         Some(&mut self.slots[(tick - self.base) as usize])
     }
 
-    fn get_mut(&mut self, tick: i64) -> Option<&mut SumRing> {
+    fn get_mut(&mut self, tick: i64) -> Option<&mut PriceRing> {
         let i = tick.checked_sub(self.base)?;
         if i < 0 {
             return None;
@@ -439,8 +484,13 @@ pub fn classify(flows: &BarrierFlows, depth_in_zone: f64, cfg: &Config) -> Barri
 pub struct Barrier {
     window_ns: u64,
     inv_tick: f64,
-    image: Option<Image>,
-    spare: Image,
+    /// Widest zone (`hi − lo`, ticks) that may be asked for: `2·BARRIER_ZONE_TICKS`.
+    max_width: i64,
+    /// Double buffer: the latest image is `images[cur]` once `has_image`; the next is read
+    /// into the other slot, so no image is copied.
+    images: [Image; 2],
+    cur: usize,
+    has_image: bool,
     /// `prev.ts` of the latest pair.
     last_pair_prev_ts: Option<u64>,
     ticks: [TickTable; 2],
@@ -458,12 +508,15 @@ pub struct Barrier {
 }
 
 impl Barrier {
-    pub fn new(window_ns: u64, tick_size: f64) -> Barrier {
+    /// Window `W_b` (ns), ES tick size and `BARRIER_ZONE_TICKS`.
+    pub fn new(window_ns: u64, tick_size: f64, zone_ticks: u32) -> Barrier {
         Barrier {
             window_ns,
             inv_tick: 1.0 / tick_size,
-            image: None,
-            spare: Image::default(),
+            max_width: 2 * zone_ticks as i64,
+            images: [Image::default(); 2],
+            cur: 0,
+            has_image: false,
             last_pair_prev_ts: None,
             ticks: Default::default(),
             records: VecDeque::new(),
@@ -481,12 +534,16 @@ impl Barrier {
 
     /// Forgets the book, the sums, the records and the zones (contract switch).
     pub fn clear(&mut self) {
-        *self = Barrier::new(self.window_ns, 1.0 / self.inv_tick);
+        *self = Barrier::new(
+            self.window_ns,
+            1.0 / self.inv_tick,
+            (self.max_width / 2) as u32,
+        );
     }
 
     /// The latest image.
     pub fn image(&self) -> Option<&Image> {
-        self.image.as_ref()
+        self.has_image.then(|| &self.images[self.cur])
     }
 
     /// Records a trade of the followed contract (attributed to the next image pair).
@@ -511,44 +568,48 @@ impl Barrier {
 
     /// Reads and applies an MBP-10 image.
     pub fn on_mbp10(&mut self, m: &Mbp10) -> ImageIssues {
-        let issues = self.spare.read(m, self.inv_tick);
+        let issues = self.images[1 - self.cur].read(m, self.inv_tick);
         self.apply_spare();
         issues
     }
 
     /// Applies an image already read.
     pub fn on_image(&mut self, image: Image) {
-        self.spare = image;
+        self.images[1 - self.cur] = image;
         self.apply_spare();
     }
 
-    /// Applies the image in `spare`: records the pair it closes and makes it the latest.
+    /// Applies the image in the spare slot: records the pair it closes and makes it the latest.
     fn apply_spare(&mut self) {
-        let ts = self.spare.ts;
+        let (cur, next) = (self.cur, 1 - self.cur);
+        let ts = self.images[next].ts;
         let cutoff = ts.saturating_sub(self.window_ns);
-        if let Some(prev) = &self.image {
-            let prev_ts = prev.ts;
+        if self.has_image {
+            let prev_ts = self.images[cur].ts;
             let mut trades_range: Option<(u64, u64)> = None;
             for side in [Side::Bid, Side::Ask] {
                 let mut scratch = std::mem::take(&mut self.scratch[side.index()]);
                 scratch.clear();
                 diff_side(
-                    &self.image.as_ref().expect("checked").sides[side.index()],
-                    &self.spare.sides[side.index()],
+                    &self.images[cur].sides[side.index()],
+                    &self.images[next].sides[side.index()],
                     &mut scratch,
                 );
                 if !scratch.is_empty() {
-                    let all_up = scratch.iter().all(|c| c.delta > 0);
-                    let all_down = scratch.iter().all(|c| c.delta < 0);
-                    let hit = self.pending_trades.iter().any(|t| t.hitting(side) > 0);
                     let table = &mut self.ticks[side.index()];
-                    let linear = (all_up || (all_down && !hit))
+                    let linear = is_linear(&scratch, &self.pending_trades, side, self.max_width)
                         && scratch.iter().all(|c| table.can_hold(c.tick));
                     if linear {
                         for c in &scratch {
+                            let passive: u64 = self
+                                .pending_trades
+                                .iter()
+                                .filter(|t| t.tick == c.tick)
+                                .map(|t| t.hitting(side))
+                                .sum();
                             if let Some(slot) = table.slot_mut(c.tick) {
                                 slot.expire(cutoff);
-                                slot.push(Contribution::of(prev_ts, c.delta, 0));
+                                slot.push(prev_ts, c.delta, passive);
                             }
                         }
                     } else {
@@ -561,10 +622,8 @@ impl Barrier {
             self.last_pair_prev_ts = Some(prev_ts);
         }
         self.pending_trades.clear();
-        match &mut self.image {
-            Some(image) => std::mem::swap(image, &mut self.spare),
-            None => self.image = Some(self.spare),
-        }
+        self.cur = next;
+        self.has_image = true;
         // No later snap window can reach a pair that starts before ts − W_b.
         self.expire_records(cutoff);
     }
@@ -647,6 +706,10 @@ impl Barrier {
 
     /// Window flows of a zone at `now` (window `[now − W_b, now)`), tracking it from now on.
     pub fn flows(&mut self, key: ZoneKey, now: u64) -> BarrierFlows {
+        debug_assert!(
+            key.hi - key.lo <= self.max_width,
+            "zone wider than configured"
+        );
         let cutoff = now.saturating_sub(self.window_ns);
         self.expire_records(cutoff);
         let idx = match self.zones.binary_search_by(|z| z.key.cmp(&key)) {
@@ -716,10 +779,37 @@ impl Barrier {
         self.zones.retain(|z| z.last_used >= keep_after);
     }
 
+    /// Number of non-linear (pair, side) records in the window (for statistics).
+    pub fn nonlinear_records(&self) -> usize {
+        self.records.len()
+    }
+
     /// Number of tracked zones (for tests and statistics).
     pub fn tracked_zones(&self) -> usize {
         self.zones.len()
     }
+}
+
+/// Whether a (pair, side)'s contribution to every zone is the sum of per-price contributions.
+///
+/// True when all changes are gains (V does not matter); or all are losses and no trade hit the
+/// side (V = 0 everywhere); or no zone can hold two changed prices (they are more than
+/// `max_width` ticks apart) and every price a trade hit on this side is a changed price — then
+/// a zone holding changed price p sees exactly p's change and p's passive volume.
+fn is_linear(changes: &[Change], trades: &[TickVol], side: Side, max_width: i64) -> bool {
+    if changes.iter().all(|c| c.delta > 0) {
+        return true;
+    }
+    let hits = || trades.iter().filter(|t| t.hitting(side) > 0);
+    if changes.iter().all(|c| c.delta < 0) && hits().next().is_none() {
+        return true;
+    }
+    let apart = changes.iter().enumerate().all(|(i, a)| {
+        changes[i + 1..]
+            .iter()
+            .all(|b| (a.tick - b.tick).abs() > max_width)
+    });
+    apart && hits().all(|t| changes.iter().any(|c| c.tick == t.tick))
 }
 
 fn passive_volume(trades: &[TickVol], key: &ZoneKey) -> u64 {
@@ -890,7 +980,7 @@ mod tests {
     #[test]
     fn bid_depth_pulled_without_trades_is_a_vacuum_for_a_support() {
         let cfg = vacuum_cfg();
-        let mut b = Barrier::new(10 * S, TICK);
+        let mut b = Barrier::new(10 * S, TICK, 2);
         b.on_image(image(100 * S, &[(6870.0, 500)], &[(6870.25, 20)]));
         b.on_image(image(
             100 * S + 100 * MS,
@@ -910,7 +1000,7 @@ mod tests {
     #[test]
     fn ask_depth_pulled_is_a_vacuum_for_a_resistance() {
         let cfg = vacuum_cfg();
-        let mut b = Barrier::new(10 * S, TICK);
+        let mut b = Barrier::new(10 * S, TICK, 2);
         b.on_image(image(100 * S, &[(6869.75, 20)], &[(6870.0, 500)]));
         b.on_image(image(
             100 * S + 100 * MS,
@@ -929,7 +1019,7 @@ mod tests {
     #[test]
     fn bid_zone_refilled_while_sells_print_is_a_wall_or_absorption() {
         let cfg = Config::default();
-        let mut b = Barrier::new(10 * S, TICK);
+        let mut b = Barrier::new(10 * S, TICK, 2);
         let zone = ZoneKey::around(Side::Bid, 6870.0, 2, TICK);
         b.flows(zone, 100 * S); // tracked from the start
         b.on_image(image(100 * S, &[(6870.0, 300)], &[(6870.25, 10)]));
@@ -962,7 +1052,7 @@ mod tests {
     fn fills_are_capped_by_the_loss_and_count_only_defending_side_trades_in_the_zone() {
         let zone = ZoneKey::around(Side::Bid, 6870.0, 2, TICK);
         let run = |trades: &[(f64, u32, i8)]| {
-            let mut b = Barrier::new(10 * S, TICK);
+            let mut b = Barrier::new(10 * S, TICK, 2);
             b.on_image(image(100 * S, &[(6870.0, 500)], &[]));
             for &(p, s, a) in trades {
                 b.on_trade(tick(p), s, a);
@@ -986,7 +1076,7 @@ mod tests {
     fn no_book_or_one_image_is_neutral_with_zero_flows() {
         let cfg = Config::default();
         let zone = ZoneKey::around(Side::Bid, 6870.0, 2, TICK);
-        let mut b = Barrier::new(10 * S, TICK);
+        let mut b = Barrier::new(10 * S, TICK, 2);
         let f = b.flows(zone, 100 * S);
         assert!(!f.has_pair);
         let r = classify(&f, 0.0, &cfg);
@@ -1003,7 +1093,7 @@ mod tests {
     #[test]
     fn pairs_leave_the_window_after_w_b() {
         let zone = ZoneKey::around(Side::Bid, 6870.0, 2, TICK);
-        let mut b = Barrier::new(10 * S, TICK);
+        let mut b = Barrier::new(10 * S, TICK, 2);
         b.flows(zone, 0);
         b.on_image(image(100 * S, &[(6870.0, 500)], &[]));
         b.on_image(image(101 * S, &[(6870.0, 100)], &[]));
@@ -1038,13 +1128,11 @@ mod tests {
         }
     }
 
+    /// Every event in arrival order: an image or a trade `(tick, size, aggressor)`.
+    type Log = Vec<(Option<Image>, Option<(i64, u32, i8)>)>;
+
     /// PHYSICS.md §3 computed from scratch over every stored image and trade.
-    fn naive_flows(
-        log: &[(Option<Image>, Option<(i64, u32, i8)>)],
-        key: ZoneKey,
-        now: u64,
-        window: u64,
-    ) -> BarrierFlows {
+    fn naive_flows(log: &Log, key: ZoneKey, now: u64, window: u64) -> BarrierFlows {
         let cutoff = now.saturating_sub(window);
         let mut f = BarrierFlows::default();
         let mut prev: Option<Image> = None;
@@ -1085,14 +1173,18 @@ mod tests {
 
     #[test]
     fn incremental_flows_equal_a_from_scratch_computation() {
-        let zones = [
-            ZoneKey::around(Side::Bid, 6870.0, 2, TICK),
-            ZoneKey::around(Side::Ask, 6870.6, 2, TICK),
-            ZoneKey::around(Side::Bid, 6869.4, 2, TICK),
-            ZoneKey::around(Side::Ask, 6871.25, 2, TICK),
-        ];
-        let mut barrier = Barrier::new(2 * S, TICK);
-        let mut log: Vec<(Option<Image>, Option<(i64, u32, i8)>)> = Vec::new();
+        // Zones centred on every tick and between ticks across the book, both sides.
+        let zones: Vec<ZoneKey> = (0..56)
+            .flat_map(|i| {
+                let center = 6866.5 + 0.125 * i as f64;
+                [
+                    ZoneKey::around(Side::Bid, center, 2, TICK),
+                    ZoneKey::around(Side::Ask, center, 2, TICK),
+                ]
+            })
+            .collect();
+        let mut barrier = Barrier::new(2 * S, TICK, 2);
+        let mut log: Log = Vec::new();
         let mut rng = Lcg(11);
         let mut ts = 100 * S;
         let mut sizes = [[100u32; 10]; 2];
@@ -1115,6 +1207,14 @@ mod tests {
                     }
                     // The book shifts a tick.
                     6 => base += 0.25 * (rng.next(3) as f64 - 1.0),
+                    // Two rows of one side, a few ticks apart, move either way.
+                    7 | 8 => {
+                        let side = rng.next(2) as usize;
+                        let row = rng.next(4) as usize;
+                        let other = (row + 1 + rng.next(6) as usize).min(9);
+                        sizes[side][row] = rng.next(200) as u32;
+                        sizes[side][other] = rng.next(200) as u32;
+                    }
                     // Everything changes.
                     _ => {
                         for s in sizes.iter_mut().flatten() {
@@ -1134,7 +1234,7 @@ mod tests {
             }
             if step % 301 == 0 || step == 7_999 {
                 let now = ts + 1;
-                for z in zones {
+                for &z in &zones {
                     let want = naive_flows(&log, z, now, 2 * S);
                     assert_eq!(barrier.flows(z, now), want, "step {step} zone {z:?}");
                 }
@@ -1149,8 +1249,8 @@ mod tests {
             ZoneKey::around(Side::Ask, 6871.1, 2, TICK),
             ZoneKey::around(Side::Bid, 6869.4, 2, TICK),
         ];
-        let mut early = Barrier::new(10 * S, TICK);
-        let mut late = Barrier::new(10 * S, TICK);
+        let mut early = Barrier::new(10 * S, TICK, 2);
+        let mut late = Barrier::new(10 * S, TICK, 2);
         for z in zones {
             early.flows(z, 0);
         }

@@ -141,6 +141,7 @@ impl Market {
             barrier: Barrier::new(
                 cfg.barrier_window_ms.saturating_mul(1_000_000),
                 cfg.es_tick_size,
+                cfg.barrier_zone_ticks,
             ),
             flows: FlowBook::default(),
             ticks: HashMap::new(),

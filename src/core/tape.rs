@@ -114,8 +114,7 @@ pub fn near_levels(
         }
         // Candidates by binary search (a little wider), then the exact test.
         let first = centers.partition_point(|&c| c < t.price - reach - 1e-6);
-        for j in first..n {
-            let center = centers[j];
+        for (j, &center) in centers.iter().enumerate().skip(first) {
             if center > t.price + reach + 1e-6 {
                 break;
             }
