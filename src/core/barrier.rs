@@ -170,27 +170,38 @@ impl Image {
 
     /// Overwrites this image with `m`.
     fn read(&mut self, m: &Mbp10, inv_tick: f64) -> ImageIssues {
+        self.read_after(m, inv_tick, &Image::default())
+    }
+
+    /// Overwrites this image with `m`, reusing `prev`'s tick of a row whose price is unchanged.
+    fn read_after(&mut self, m: &Mbp10, inv_tick: f64, prev: &Image) -> ImageIssues {
         self.ts = m.ts_event_ns;
         let mut issues = ImageIssues::default();
-        let [bid, ask] = &mut self.sides;
-        bid.len = 0;
-        ask.len = 0;
-        let mut push = |side: &mut BookSide, px: Option<f64>, sz: u32| match px {
-            None => {}
-            Some(px) if !px.is_finite() => issues.non_finite_prices += 1,
-            Some(px) => {
-                side.rows[side.len] = Row {
-                    tick: to_tick(px, inv_tick),
-                    px,
-                    sz,
+        for (s, side) in self.sides.iter_mut().enumerate() {
+            let before = &prev.sides[s];
+            side.len = 0;
+            for row in &m.levels {
+                let (px, sz) = if s == 0 {
+                    (row.bid_px, row.bid_sz)
+                } else {
+                    (row.ask_px, row.ask_sz)
                 };
+                let Some(px) = px else { continue };
+                if !px.is_finite() {
+                    issues.non_finite_prices += 1;
+                    continue;
+                }
+                let i = side.len;
+                let tick = if i < before.len && before.rows[i].px == px {
+                    before.rows[i].tick
+                } else {
+                    to_tick(px, inv_tick)
+                };
+                side.rows[i] = Row { tick, px, sz };
                 side.len += 1;
             }
-        };
-        for row in &m.levels {
-            push(bid, row.bid_px, row.bid_sz);
-            push(ask, row.ask_px, row.ask_sz);
         }
+        let [bid, ask] = &self.sides;
         if let (Some(b), Some(a)) = (bid.rows().first(), ask.rows().first()) {
             issues.crossed = b.px >= a.px;
         }
@@ -568,7 +579,9 @@ impl Barrier {
 
     /// Reads and applies an MBP-10 image.
     pub fn on_mbp10(&mut self, m: &Mbp10) -> ImageIssues {
-        let issues = self.images[1 - self.cur].read(m, self.inv_tick);
+        let [a, b] = &mut self.images;
+        let (prev, next) = if self.cur == 0 { (&*a, b) } else { (&*b, a) };
+        let issues = next.read_after(m, self.inv_tick, prev);
         self.apply_spare();
         issues
     }

@@ -216,3 +216,152 @@ pub fn run_wall_clock(
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::Config;
+    use crate::event::{BOOK_DEPTH, BookRow, FuturesTrade, Mbp10};
+    use crate::io::Position;
+
+    const MS: u64 = 1_000_000;
+    const T0: u64 = 1_795_532_400 * 1_000_000_000;
+
+    /// A scripted source: events and bad items in order.
+    struct Script(std::vec::IntoIter<Result<Event, u64>>);
+
+    impl EventSource for Script {
+        fn next_event(&mut self) -> Result<Option<Event>, SourceError> {
+            match self.0.next() {
+                None => Ok(None),
+                Some(Ok(e)) => Ok(Some(e)),
+                Some(Err(line)) => Err(SourceError::Bad {
+                    input: "script".into(),
+                    position: Position::Line(line),
+                    message: "bad".into(),
+                }),
+            }
+        }
+    }
+
+    #[derive(Default)]
+    struct Collect {
+        sent: Vec<Event>,
+        finished: bool,
+        closed_after: Option<usize>,
+    }
+
+    impl EventSink for Collect {
+        fn send(&mut self, event: &Event) -> Result<(), SinkError> {
+            if self.closed_after.is_some_and(|n| self.sent.len() >= n) {
+                return Err(SinkError::Closed);
+            }
+            self.sent.push(event.clone());
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<(), SinkError> {
+            self.finished = true;
+            Ok(())
+        }
+    }
+
+    fn trade(ts: u64) -> Event {
+        Event::FuturesTrade(FuturesTrade {
+            ts_event_ns: ts,
+            ts_recv_ns: ts,
+            source: "t".into(),
+            symbol: "ESZ5".into(),
+            price: 6870.0,
+            size: 1,
+            aggressor: 1,
+            exchange: None,
+            seq: None,
+        })
+    }
+
+    fn book(ts: u64) -> Event {
+        let mut levels = [BookRow::EMPTY; BOOK_DEPTH];
+        levels[0].bid_px = Some(6869.75);
+        levels[0].bid_sz = 10;
+        levels[0].ask_px = Some(6870.0);
+        levels[0].ask_sz = 10;
+        Event::Mbp10(Mbp10 {
+            ts_event_ns: ts,
+            ts_recv_ns: ts,
+            source: "t".into(),
+            symbol: "ESZ5".into(),
+            levels,
+            is_snapshot: false,
+            seq: None,
+            action: None,
+            side: None,
+            price: None,
+            size: None,
+            flags: None,
+        })
+    }
+
+    fn script() -> Script {
+        Script(
+            vec![
+                Ok(trade(T0)),
+                Ok(book(T0 + 1)),
+                Err(3),
+                Ok(trade(T0 + 300 * MS)),
+                Ok(trade(T0 + 600 * MS)),
+            ]
+            .into_iter(),
+        )
+    }
+
+    #[test]
+    fn bad_items_are_skipped_and_snaps_sent_then_the_sink_is_finished() {
+        let mut engine = Engine::new(Config::default());
+        let mut sink = Collect::default();
+        run(
+            &mut engine,
+            &mut script(),
+            &mut sink,
+            &RunOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(sink.sent.len(), 2);
+        assert!(
+            sink.sent
+                .iter()
+                .all(|e| matches!(e, Event::LevelSignals(_)))
+        );
+        assert!(sink.finished);
+    }
+
+    #[test]
+    fn strict_runs_stop_at_the_first_bad_item_with_its_position() {
+        let mut engine = Engine::new(Config::default());
+        let mut sink = Collect::default();
+        let opts = RunOptions {
+            strict: true,
+            ..RunOptions::default()
+        };
+        let err = run(&mut engine, &mut script(), &mut sink, &opts).unwrap_err();
+        assert!(err.to_string().contains("line 3"), "{err}");
+        assert!(sink.sent.is_empty());
+    }
+
+    #[test]
+    fn a_closed_sink_ends_the_run_quietly() {
+        let mut engine = Engine::new(Config::default());
+        let mut sink = Collect {
+            closed_after: Some(1),
+            ..Collect::default()
+        };
+        run(
+            &mut engine,
+            &mut script(),
+            &mut sink,
+            &RunOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(sink.sent.len(), 1);
+        assert!(!sink.finished);
+    }
+}
