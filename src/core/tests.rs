@@ -670,3 +670,47 @@ fn wall_clock_snaps_only_when_a_boundary_passed_quietly() {
     assert_eq!(s.ts, ((T0 + 1_000 * MS) / MS) as i64);
     assert_eq!(e.snap_at(T0 + 1_200 * MS), None);
 }
+
+#[test]
+fn a_pulled_offer_with_dealers_short_gamma_and_buying_breaks_after_three_seconds() {
+    let mut e = Engine::new(Config::default());
+    let mut events = vec![
+        trade(T0, "ESZ5", 6869.0, 1, 1),
+        book(T0 + 10 * MS, "ESZ5", &[(6868.75, 50)], &[(6870.0, 500)]),
+        book(T0 + 20 * MS, "ESZ5", &[(6868.75, 50)], &[(6870.0, 100)]),
+        option(T0 + 30 * MS, "2026-11-24", 687.0, 'C', 1.50, 5_000, None, 1),
+    ];
+    for i in 1..60u64 {
+        events.push(trade(T0 + i * 100 * MS, "ESZ5", 6869.0, 5, 1));
+    }
+    let snaps = feed(&mut e, &events);
+    let signals: Vec<(i64, String, f64)> = snaps
+        .iter()
+        .map(|s| {
+            let l = level(s, "ROUND_687");
+            (s.ts, l.signal.clone(), l.break_score_raw)
+        })
+        .collect();
+    let first = signals[0].0;
+    for (ts, signal, score) in &signals {
+        assert!(*score > 80.0, "{ts}: {score}");
+        let held_for = ts - first;
+        let want = if held_for >= 3_000 {
+            "BREAK"
+        } else {
+            "NEUTRAL"
+        };
+        assert_eq!(signal, want, "after {held_for} ms");
+    }
+    assert!(signals.len() >= 20);
+    let l = level(snaps.last().unwrap(), "ROUND_687");
+    assert_eq!(
+        (l.direction.as_str(), l.runway.direction.as_str()),
+        ("RESISTANCE", "UP")
+    );
+    assert_eq!(l.barrier.state, "VACUUM");
+    assert_eq!(l.fuel.effect, "AMPLIFY");
+    assert_eq!(l.note, "Vacuum; dealers chase");
+    // The call wall sits at the level itself, so the next obstacle up is ROUND_688.
+    assert_eq!(l.runway.next_obstacle.as_ref().unwrap().id, "ROUND_688");
+}
