@@ -46,6 +46,9 @@ const ZONE_RETAIN_NS: u64 = 20_000_000_000;
 /// beyond (corrupt prices) take the exact non-linear path instead.
 const MAX_TICK_SPAN: i64 = 200_000;
 
+/// Prices beyond this are treated as corrupt (like NaN).
+pub const MAX_PRICE: f64 = 1e9;
+
 /// Which side of the book defends a level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Side {
@@ -187,7 +190,7 @@ impl Image {
                     (row.ask_px, row.ask_sz)
                 };
                 let Some(px) = px else { continue };
-                if !px.is_finite() {
+                if !(px.is_finite() && px.abs() < MAX_PRICE) {
                     issues.non_finite_prices += 1;
                     continue;
                 }
@@ -318,15 +321,15 @@ impl SumRing {
 /// Linear contributions at one price, `(prev_ts, Δsize, filled)`, with running sums.
 #[derive(Debug, Clone, Default)]
 struct PriceRing {
-    ring: VecDeque<(u64, i32, u32)>,
+    ring: VecDeque<(u64, i64, u64)>,
     added: i64,
     canceled: i64,
     filled: i64,
 }
 
 impl PriceRing {
-    fn sums(delta: i32, filled: u32) -> (i64, i64, i64) {
-        let (delta, filled) = (delta as i64, filled as i64);
+    fn sums(delta: i64, filled: u64) -> (i64, i64, i64) {
+        let filled = filled as i64;
         if delta > 0 {
             (delta, 0, 0)
         } else {
@@ -336,9 +339,7 @@ impl PriceRing {
 
     /// Adds the contribution of a change `delta` with passive volume `passive` at this price.
     fn push(&mut self, prev_ts: u64, delta: i64, passive: u64) {
-        let c = Contribution::of(prev_ts, delta, passive);
-        // Book sizes are u32, so a change and its fill fit in 32 bits.
-        let (delta, filled) = (delta as i32, c.filled as u32);
+        let filled = Contribution::of(prev_ts, delta, passive).filled as u64;
         let (a, k, f) = Self::sums(delta, filled);
         self.added += a;
         self.canceled += k;

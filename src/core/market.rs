@@ -10,7 +10,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone};
 use chrono_tz::America::New_York;
 
 use super::aggressor::{self, TickState};
-use super::barrier::{Barrier, to_tick};
+use super::barrier::{Barrier, MAX_PRICE, to_tick};
 use super::config::{Config, FuelExpiry};
 use super::fuel::{FlowBook, FlowKey, strike_key};
 use super::greeks::BsInputs;
@@ -207,7 +207,7 @@ impl Market {
         let Some(i) = self.futures_contract(&t.symbol, stats) else {
             return;
         };
-        if !(t.price.is_finite() && t.price > 0.0) {
+        if !(t.price.is_finite() && t.price > 0.0 && t.price < MAX_PRICE) {
             stats.non_finite_prices += 1;
             return;
         }
@@ -318,7 +318,7 @@ impl Market {
             Some(spot) => {
                 let close = self.expiry_close(expiry);
                 let secs = close
-                    .map(|c| (c - o.ts_event_ns as i64) as f64 / 1e9)
+                    .map(|c| (c as f64 - o.ts_event_ns as f64) / 1e9)
                     .unwrap_or(0.0);
                 let bs = BsInputs {
                     is_call: right == b'C',

@@ -28,7 +28,11 @@ impl SnapClock {
     pub fn on_event(&mut self, ts: u64) -> Option<u64> {
         match self.next {
             None => {
-                self.next = Some((ts / self.interval_ns).saturating_add(1) * self.interval_ns);
+                self.next = Some(
+                    (ts / self.interval_ns)
+                        .saturating_add(1)
+                        .saturating_mul(self.interval_ns),
+                );
                 None
             }
             Some(_) => self.due(ts),
@@ -42,7 +46,7 @@ impl SnapClock {
             return None;
         }
         let boundary = now / self.interval_ns * self.interval_ns;
-        self.next = Some(boundary + self.interval_ns);
+        self.next = Some(boundary.saturating_add(self.interval_ns));
         Some(boundary)
     }
 

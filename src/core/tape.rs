@@ -196,7 +196,7 @@ impl Cluster {
             direction: if self.buys > 0 { 1 } else { -1 },
             notional: self.notional,
             num_prints: self.prints,
-            window_ms: (self.last_ts - self.first_ts) as f64 / 1e6,
+            window_ms: self.last_ts.saturating_sub(self.first_ts) as f64 / 1e6,
         });
     }
 }

@@ -714,3 +714,51 @@ fn a_pulled_offer_with_dealers_short_gamma_and_buying_breaks_after_three_seconds
     // The call wall sits at the level itself, so the next obstacle up is ROUND_688.
     assert_eq!(l.runway.next_obstacle.as_ref().unwrap().id, "ROUND_688");
 }
+
+#[test]
+fn absurd_values_are_counted_or_absorbed_without_panicking() {
+    let mut e = Engine::new(Config::default());
+    let events = vec![
+        trade(T0, "ESZ5", 6870.0, 1, 1),
+        trade(T0 + 1, "ESZ5", 1e300, 1, 1),
+        trade(T0 + 2, "ESZ5", -5.0, 1, 1),
+        book(
+            T0 + 3,
+            "ESZ5",
+            &[(6869.75, u32::MAX), (-1e300, 5)],
+            &[(6870.0, 0)],
+        ),
+        book(T0 + 4, "ESZ5", &[(6869.75, 0)], &[(6870.0, u32::MAX)]),
+        // A far-away price in the book, then back.
+        book(T0 + 5, "ESZ5", &[(1.0, 10)], &[(6870.0, 1)]),
+        book(T0 + 6, "ESZ5", &[(6869.75, 10)], &[(6870.0, 1)]),
+        option(T0 + 7, "9999-12-31", 1e300, 'C', 1.0, 1, None, 1),
+        option(T0 + 8, "2026-11-24", 687.0, 'X', 1.0, 1, None, 1),
+        option(T0 + 9, "not a date", 687.0, 'P', 1.0, 1, None, 1),
+        option(
+            u64::MAX / 2,
+            "2026-11-24",
+            687.0,
+            'P',
+            1e9,
+            u32::MAX,
+            Some((1e9, 0.0)),
+            0,
+        ),
+        trade(T0 + 300 * MS, "ESZ5", 6870.0, u32::MAX, -1),
+        trade(T0 + 200 * MS, "ESZ5", 6870.25, u32::MAX, -1),
+        trade(T0 + 600 * MS, "ESZ5", 6870.0, 1, 1),
+        trade(u64::MAX - 1, "ESZ5", 6870.0, 1, 1),
+        trade(u64::MAX, "ESZ5", 6870.0, 1, 1),
+    ];
+    let snaps = feed(&mut e, &events);
+    assert!(!snaps.is_empty());
+    for s in &snaps {
+        let json = Event::LevelSignals(s.clone()).to_json();
+        assert!(!json.contains("NaN") && !json.contains("inf"), "{json}");
+    }
+    let st = e.stats();
+    assert_eq!(st.non_finite_prices, 3);
+    assert_eq!(st.options_bad_contract, 2);
+    assert!(st.out_of_order >= 1);
+}
