@@ -86,6 +86,8 @@ pub struct TapeScratch {
     /// One reading per center, in the order of the centers given.
     pub readings: Vec<TapeReading>,
     clusters: Vec<Cluster>,
+    /// First candidate level of each tick in the levels' reach.
+    first: Vec<usize>,
 }
 
 /// [`near_level`] for many levels in one pass over the trades: `centers` must be sorted
@@ -107,13 +109,32 @@ pub fn near_levels(
     for c in &mut scratch.clusters[..n] {
         c.reset();
     }
+    if n == 0 {
+        return;
+    }
     let reach = band_es + 1e-9;
+    // Candidate levels of a price: from the first center ≥ price − reach (a little wider), then
+    // the exact test. For prices on the tick grid the first candidate is looked up in a table.
+    let first_at = |price: f64| centers.partition_point(|&c| c < price - reach - 1e-6);
+    let (lo_px, hi_px) = (centers[0] - reach - 1e-6, centers[n - 1] + reach + 1e-6);
+    let tick = cfg.es_tick_size;
+    let inv_tick = 1.0 / tick;
+    let k0 = super::barrier::to_tick(lo_px, inv_tick) - 1;
+    let k1 = super::barrier::to_tick(hi_px, inv_tick) + 1;
+    scratch.first.clear();
+    scratch
+        .first
+        .extend((k0..=k1).map(|k| first_at(k as f64 * tick)));
     for t in trades {
-        if t.ts < cutoff || t.ts >= now {
+        if t.ts < cutoff || t.ts >= now || t.price < lo_px || t.price > hi_px {
             continue;
         }
-        // Candidates by binary search (a little wider), then the exact test.
-        let first = centers.partition_point(|&c| c < t.price - reach - 1e-6);
+        let k = super::barrier::to_tick(t.price, inv_tick);
+        let first = if k >= k0 && k <= k1 && k as f64 * tick == t.price {
+            scratch.first[(k - k0) as usize]
+        } else {
+            first_at(t.price)
+        };
         for (j, &center) in centers.iter().enumerate().skip(first) {
             if center > t.price + reach + 1e-6 {
                 break;
