@@ -133,6 +133,8 @@ struct Row {
 struct BookSide {
     rows: [Row; BOOK_DEPTH],
     len: usize,
+    /// Whether the previous image had the same prices at the same rows (set while reading).
+    aligned: bool,
 }
 
 impl BookSide {
@@ -183,6 +185,7 @@ impl Image {
         for (s, side) in self.sides.iter_mut().enumerate() {
             let before = &prev.sides[s];
             side.len = 0;
+            let mut aligned = true;
             for row in &m.levels {
                 let (px, sz) = if s == 0 {
                     (row.bid_px, row.bid_sz)
@@ -198,11 +201,14 @@ impl Image {
                 let tick = if i < before.len && before.rows[i].px == px {
                     before.rows[i].tick
                 } else {
-                    to_tick(px, inv_tick)
+                    let tick = to_tick(px, inv_tick);
+                    aligned &= i < before.len && before.rows[i].tick == tick;
+                    tick
                 };
                 side.rows[i] = Row { tick, px, sz };
                 side.len += 1;
             }
+            side.aligned = aligned && side.len == before.len;
         }
         let [bid, ask] = &self.sides;
         if let (Some(b), Some(a)) = (bid.rows().first(), ask.rows().first()) {
@@ -837,20 +843,18 @@ fn passive_volume(trades: &[TickVol], key: &ZoneKey) -> u64 {
 /// Appends the per-price size changes from `prev` to `curr` of one side.
 fn diff_side(prev: &BookSide, curr: &BookSide, out: &mut Vec<Change>) {
     let (p, c) = (prev.rows(), curr.rows());
-    // Fast path: the same prices in the same rows (only sizes changed).
-    if p.len() == c.len() && p.iter().zip(c).all(|(a, b)| a.tick == b.tick) {
-        let unique = c.windows(2).all(|w| w[0].tick != w[1].tick);
-        if unique {
-            for (a, b) in p.iter().zip(c) {
-                if a.sz != b.sz {
-                    out.push(Change {
-                        tick: b.tick,
-                        delta: b.sz as i64 - a.sz as i64,
-                    });
-                }
+    // Fast path: the same prices in the same rows, so only sizes changed. (Were a price listed
+    // twice, its changes would still sum to the right total.)
+    if curr.aligned {
+        for (a, b) in p.iter().zip(c) {
+            if a.sz != b.sz {
+                out.push(Change {
+                    tick: b.tick,
+                    delta: b.sz as i64 - a.sz as i64,
+                });
             }
-            return;
         }
+        return;
     }
     // General path: every distinct price of either image, once.
     let sum_at = |rows: &[Row], tick: i64| -> i64 {
@@ -900,6 +904,11 @@ mod tests {
 
     /// An image with the given (price, size) rows per side.
     fn image(ts: u64, bids: &[(f64, u32)], asks: &[(f64, u32)]) -> Image {
+        Image::from_mbp10(&mbp(ts, bids, asks), TICK).0
+    }
+
+    /// An MBP-10 event with the given (price, size) rows per side.
+    fn mbp(ts: u64, bids: &[(f64, u32)], asks: &[(f64, u32)]) -> Mbp10 {
         let mut levels = [BookRow::EMPTY; BOOK_DEPTH];
         for (i, &(p, s)) in bids.iter().enumerate() {
             levels[i].bid_px = Some(p);
@@ -909,7 +918,7 @@ mod tests {
             levels[i].ask_px = Some(p);
             levels[i].ask_sz = s;
         }
-        let m = Mbp10 {
+        Mbp10 {
             ts_event_ns: ts,
             ts_recv_ns: ts,
             source: "test".into(),
@@ -922,8 +931,7 @@ mod tests {
             price: None,
             size: None,
             flags: None,
-        };
-        Image::from_mbp10(&m, TICK).0
+        }
     }
 
     fn flows(added: f64, canceled: f64, filled: f64) -> BarrierFlows {
@@ -1242,9 +1250,10 @@ mod tests {
                 let asks: Vec<(f64, u32)> = (0..10)
                     .map(|i| (base + 0.25 * (i + 1) as f64, sizes[1][i]))
                     .collect();
-                let img = image(ts, &bids, &asks);
-                barrier.on_image(img);
-                log.push((Some(img), None));
+                // Through the reading path (aligned rows take the fast diff).
+                let m = mbp(ts, &bids, &asks);
+                barrier.on_mbp10(&m);
+                log.push((Some(Image::from_mbp10(&m, TICK).0), None));
             }
             if step % 301 == 0 || step == 7_999 {
                 let now = ts + 1;
