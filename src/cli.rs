@@ -63,6 +63,39 @@ pub fn stop_flag() -> &'static AtomicBool {
     &STOP
 }
 
+/// Exits the process with status 0 on SIGINT or SIGTERM, for commands with nothing to flush
+/// (their output is flushed as written) that may be blocked reading.
+pub fn exit_on_signal() {
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(|| {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                use tokio::signal::unix::{SignalKind, signal};
+                let (Ok(mut int), Ok(mut term)) = (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                ) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+                // No flush here: the main thread may hold the stdout lock.
+                std::process::exit(0);
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot watch for signals: {e}");
+    }
+}
+
 /// Reports a command's outcome: errors with their context chain, exit 1.
 pub fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {

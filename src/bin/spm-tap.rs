@@ -1,20 +1,13 @@
 //! `spm-tap SUBJECT...`: print the events on NATS subjects (or `--stdin`) for inspection.
 
-use std::io::IsTerminal;
+use std::process::ExitCode;
 
 use clap::Parser;
+use spymaster::cli;
 use spymaster::tap::{TapArgs, run};
 
-fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+fn main() -> ExitCode {
     let args = TapArgs::parse();
-    run(&args)?;
-    Ok(())
+    cli::init_logging();
+    cli::finish(run(&args).map_err(Into::into))
 }

@@ -33,7 +33,7 @@ impl Default for RunOptions {
         RunOptions {
             strict: false,
             stats_every_events: 1_000_000,
-            stats_every_ns: 10_000_000_000,
+            stats_every_ns: 60_000_000_000,
         }
     }
 }

@@ -60,6 +60,19 @@ impl EngineStats {
         }
     }
 
+    /// The exit summary: every non-zero counter, one per line.
+    pub fn report(&self) -> String {
+        let mut out = String::from("core summary:\n");
+        if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(self) {
+            for (name, value) in map {
+                if let Some(n) = value.as_u64().filter(|&n| n > 0) {
+                    out.push_str(&format!("  {name:<22} {:>12}\n", crate::cli::thousands(n)));
+                }
+            }
+        }
+        out
+    }
+
     /// Total events seen.
     pub fn events(&self) -> u64 {
         self.futures_trades

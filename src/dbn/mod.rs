@@ -309,6 +309,29 @@ impl DbnEventReader {
         Ok(reader.definitions())
     }
 
+    /// Opens several files for one replay. Definitions of `definition` files (e.g. the day's
+    /// OPRA definitions) are read first and taught to every reader of the same market, since
+    /// Databento's trade files carry none; those files still take part in the replay.
+    pub fn open_all(paths: &[&Path], source: &str) -> Result<Vec<Self>, DbnError> {
+        let mut readers = paths
+            .iter()
+            .map(|p| Self::open(p, source))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, path) in paths.iter().enumerate() {
+            if readers[i].metadata().schema != Some(::dbn::Schema::Definition) {
+                continue;
+            }
+            let defs = Self::load_definitions(path)?;
+            let market = readers[i].market();
+            for (j, reader) in readers.iter_mut().enumerate() {
+                if j != i && reader.market() == market {
+                    reader.add_definitions(&defs);
+                }
+            }
+        }
+        Ok(readers)
+    }
+
     /// The name given when opening.
     pub fn name(&self) -> &str {
         &self.name

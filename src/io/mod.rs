@@ -8,6 +8,7 @@
 
 pub mod codec;
 pub mod pipe;
+pub mod select;
 
 use crate::event::Event;
 

@@ -7,11 +7,10 @@ mod format;
 
 pub use format::{Formatter, TapFormat, csv_columns};
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 
 use crate::bus::{Bus, BusConfig, BusError, SourceOptions};
-use crate::event::Event;
-use crate::io::{EventSource, Position, SourceError};
+use crate::io::{EventSource, SourceError};
 
 /// Command-line arguments of `spm-tap`.
 #[derive(Debug, Clone, clap::Parser)]
@@ -49,44 +48,6 @@ pub enum TapError {
     Source(#[from] SourceError),
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
-}
-
-/// Reads NDJSON events line by line (blank lines are skipped).
-struct LineSource<R> {
-    reader: R,
-    input: String,
-    line: u64,
-    buf: Vec<u8>,
-}
-
-impl<R: BufRead> EventSource for LineSource<R> {
-    fn next_event(&mut self) -> Result<Option<Event>, SourceError> {
-        loop {
-            self.buf.clear();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|source| SourceError::Io {
-                    input: self.input.clone(),
-                    source,
-                })?;
-            if n == 0 {
-                return Ok(None);
-            }
-            self.line += 1;
-            let text = self.buf.trim_ascii();
-            if text.is_empty() {
-                continue;
-            }
-            return Event::from_json(text, None)
-                .map(Some)
-                .map_err(|e| SourceError::Bad {
-                    input: self.input.clone(),
-                    position: Position::Line(self.line),
-                    message: e.to_string(),
-                });
-        }
-    }
 }
 
 /// Copies events from `source` to `formatter` until the source ends or `count` events were
@@ -132,49 +93,15 @@ where
     }
 }
 
-/// Exits the process with status 0 on SIGINT or SIGTERM (a tap has nothing to flush: each
-/// message is flushed as written, except when formatting a pipe to a pipe).
-fn exit_on_signal() {
-    std::thread::spawn(|| {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        rt.block_on(async {
-            #[cfg(unix)]
-            {
-                use tokio::signal::unix::{SignalKind, signal};
-                if let Ok(mut term) = signal(SignalKind::terminate()) {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = term.recv() => {}
-                    }
-                    return;
-                }
-            }
-            let _ = tokio::signal::ctrl_c().await;
-        });
-        // No flush here: the main thread holds the stdout lock, and every message already
-        // written to a terminal or from NATS has been flushed.
-        std::process::exit(0);
-    });
-}
-
 /// Runs `spm-tap`.
 pub fn run(args: &TapArgs) -> Result<(), TapError> {
-    exit_on_signal();
+    // A tap has nothing to flush: each message is flushed as written.
+    crate::cli::exit_on_signal();
     let stdout = std::io::stdout();
     let tty = stdout.is_terminal();
     let mut formatter = Formatter::new(std::io::BufWriter::new(stdout.lock()), args.format, tty);
     if args.stdin {
-        let mut source = LineSource {
-            reader: std::io::stdin().lock(),
-            input: "stdin".into(),
-            line: 0,
-            buf: Vec::new(),
-        };
+        let mut source = crate::io::pipe::PipeSource::stdin();
         copy(&mut source, &mut formatter, args.count, tty)?;
         return Ok(());
     }
@@ -196,31 +123,10 @@ mod tests {
     use clap::Parser;
 
     #[test]
-    fn line_source_skips_blank_lines_and_reports_bad_ones_by_line() {
-        let input = b"{\"type\":\"stock_trade\",\"ts_event_ns\":1,\"ts_recv_ns\":2,\"source\":\"x\",\"symbol\":\"SPY\",\"price\":1.5,\"size\":3}\n\nnot json\r\n";
-        let mut src = LineSource {
-            reader: &input[..],
-            input: "stdin".into(),
-            line: 0,
-            buf: Vec::new(),
-        };
-        assert!(src.next_event().unwrap().is_some());
-        let err = src.next_event().unwrap_err();
-        assert!(err.is_recoverable());
-        assert!(err.to_string().starts_with("stdin: line 3:"), "{err}");
-        assert!(src.next_event().unwrap().is_none());
-    }
-
-    #[test]
     fn copy_stops_after_count_and_skips_bad_items() {
         let line = "{\"type\":\"stock_trade\",\"ts_event_ns\":1,\"ts_recv_ns\":2,\"source\":\"x\",\"symbol\":\"SPY\",\"price\":1.5,\"size\":3}";
         let input = format!("{line}\nbad\n{line}\n{line}\n");
-        let mut src = LineSource {
-            reader: input.as_bytes(),
-            input: "stdin".into(),
-            line: 0,
-            buf: Vec::new(),
-        };
+        let mut src = crate::io::pipe::PipeSource::new(input.as_bytes(), "stdin");
         let mut f = Formatter::new(Vec::new(), TapFormat::Json, false);
         assert_eq!(copy(&mut src, &mut f, Some(2), false).unwrap(), 2);
         assert_eq!(

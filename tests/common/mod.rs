@@ -1,4 +1,5 @@
 //! Helpers shared by the end-to-end tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod nats;
+pub mod samples;

@@ -1,0 +1,59 @@
+//! Helpers shared by the benchmark programs: timing child processes and their peak memory.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What one measured command did.
+pub struct Measured {
+    pub wall: Duration,
+    /// Peak resident set size (VmHWM) in bytes, sampled from /proc while the process ran.
+    pub peak_rss: u64,
+    pub status: std::process::ExitStatus,
+}
+
+/// Runs `cmd` with stdout to /dev/null (unless already set), sampling its peak memory.
+pub fn measure(cmd: &mut Command) -> Measured {
+    let start = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    let status = loop {
+        if let Ok(s) = std::fs::read_to_string(&status_path)
+            && let Some(kb) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kb * 1024);
+        }
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Measured {
+        wall: start.elapsed(),
+        peak_rss: peak,
+        status,
+    }
+}
+
+/// Where benchmarks keep generated inputs between runs.
+pub fn data_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-data");
+    std::fs::create_dir_all(&dir).expect("create bench data dir");
+    dir
+}
+
+pub fn rate(n: u64, wall: Duration) -> f64 {
+    n as f64 / wall.as_secs_f64()
+}
+
+pub fn mb(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}

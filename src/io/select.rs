@@ -1,0 +1,84 @@
+//! Choosing a command's source and sink: a pipe or NATS, decided once from the flags and from
+//! what stdin/stdout are connected to (DESIGN.md: a FIFO or a redirected file is a pipe; a
+//! terminal or `/dev/null` is not). Every binary goes through here, so none of them carries
+//! its own copy of this glue.
+
+use super::pipe::{LineFlush, PipeSink, PipeSource, StdioKind, stdio_kind};
+use super::{EventSink, EventSource, PipeFormat};
+use crate::bus::{Bus, BusConfig, BusError, SinkSettings, SourceOptions};
+
+/// Where a command writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputTarget {
+    Stdout,
+    Nats,
+}
+
+impl OutputTarget {
+    /// stdout when it is a pipe or a file, else NATS.
+    pub fn auto() -> Self {
+        if stdio_kind(1) == StdioKind::Pipe {
+            OutputTarget::Stdout
+        } else {
+            OutputTarget::Nats
+        }
+    }
+}
+
+/// Where a command reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputSource {
+    Stdin,
+    Nats,
+}
+
+impl InputSource {
+    /// stdin when it is a pipe or a file, else NATS.
+    pub fn auto() -> Self {
+        if stdio_kind(0) == StdioKind::Pipe {
+            InputSource::Stdin
+        } else {
+            InputSource::Nats
+        }
+    }
+}
+
+/// Opens the sink. `line_flush` hands every event on at once (low-rate outputs such as signals,
+/// so a terminal or a downstream reader sees each snap as it is taken).
+pub fn open_sink(
+    target: OutputTarget,
+    format: PipeFormat,
+    bus: &BusConfig,
+    line_flush: bool,
+) -> Result<Box<dyn EventSink>, BusError> {
+    Ok(match target {
+        OutputTarget::Stdout if line_flush => Box::new(LineFlush(PipeSink::stdout(format))),
+        OutputTarget::Stdout => Box::new(PipeSink::stdout(format)),
+        OutputTarget::Nats => {
+            if format != PipeFormat::Ndjson {
+                tracing::warn!("--format applies to pipes only; NATS messages are JSON");
+            }
+            Box::new(Bus::connect(bus)?.sink(SinkSettings::default())?)
+        }
+    })
+}
+
+/// Opens the source: stdin in either pipe format, or NATS `subjects` through ordered consumers.
+pub fn open_source(
+    input: InputSource,
+    subjects: &[String],
+    from_start: bool,
+    bus: &BusConfig,
+) -> Result<Box<dyn EventSource + Send>, BusError> {
+    Ok(match input {
+        InputSource::Stdin => Box::new(PipeSource::stdin()),
+        InputSource::Nats => {
+            let opts = SourceOptions {
+                from_start,
+                stop_on_signal: true,
+                ..SourceOptions::default()
+            };
+            Box::new(Bus::connect(bus)?.source(subjects, opts)?)
+        }
+    })
+}
