@@ -424,8 +424,13 @@ impl Event {
 
     /// Serialises to one JSON line (without the newline), appending to `out`.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        // Serialising plain structs of numbers and strings into a Vec cannot fail.
-        serde_json::to_writer(&mut *out, self).expect("event serialisation is infallible");
+        match self {
+            // Book images are most of the traffic: written by hand, byte-identical to serde's
+            // output (a unit test holds the two together).
+            Event::Mbp10(m) => fast_json::mbp10(m, out),
+            // Serialising plain structs of numbers and strings into a Vec cannot fail.
+            _ => serde_json::to_writer(&mut *out, self).expect("event serialisation is infallible"),
+        }
     }
 
     /// Serialises to a JSON string.
@@ -475,6 +480,114 @@ impl Event {
             EventKind::StockQuote => Event::StockQuote(serde_json::from_slice(bytes)?),
             EventKind::LevelSignals => Event::LevelSignals(serde_json::from_slice(bytes)?),
         })
+    }
+}
+
+/// A hand-written JSON writer for MBP-10 images, producing exactly serde_json's bytes.
+mod fast_json {
+    use super::{BookRow, Mbp10};
+    use serde_json::ser::{CompactFormatter, Formatter};
+
+    // Writing into a Vec cannot fail; the formatter is serde_json's own, so numbers print alike.
+    fn f64(v: f64, out: &mut Vec<u8>) {
+        if v.is_finite() {
+            let _ = CompactFormatter.write_f64(out, v);
+        } else {
+            out.extend_from_slice(b"null");
+        }
+    }
+
+    fn opt_f64(v: Option<f64>, out: &mut Vec<u8>) {
+        match v {
+            Some(x) => f64(x, out),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+
+    fn int(v: impl Into<u64>, out: &mut Vec<u8>) {
+        let _ = CompactFormatter.write_u64(out, v.into());
+    }
+
+    /// A JSON string; escapes what JSON requires, like serde_json.
+    fn string(s: &str, out: &mut Vec<u8>) {
+        if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            out.push(b'"');
+            out.extend_from_slice(s.as_bytes());
+            out.push(b'"');
+        } else {
+            serde_json::to_writer(&mut *out, s).expect("string serialisation is infallible");
+        }
+    }
+
+    fn char(c: char, out: &mut Vec<u8>) {
+        let mut buf = [0u8; 4];
+        string(c.encode_utf8(&mut buf), out);
+    }
+
+    fn row(r: &BookRow, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"bid_px\":");
+        opt_f64(r.bid_px, out);
+        out.extend_from_slice(b",\"bid_sz\":");
+        int(r.bid_sz, out);
+        out.extend_from_slice(b",\"ask_px\":");
+        opt_f64(r.ask_px, out);
+        out.extend_from_slice(b",\"ask_sz\":");
+        int(r.ask_sz, out);
+        if let Some(c) = r.bid_ct {
+            out.extend_from_slice(b",\"bid_ct\":");
+            int(c, out);
+        }
+        if let Some(c) = r.ask_ct {
+            out.extend_from_slice(b",\"ask_ct\":");
+            int(c, out);
+        }
+        out.push(b'}');
+    }
+
+    pub(super) fn mbp10(m: &Mbp10, out: &mut Vec<u8>) {
+        out.reserve(1024);
+        out.extend_from_slice(b"{\"type\":\"mbp10\",\"ts_event_ns\":");
+        int(m.ts_event_ns, out);
+        out.extend_from_slice(b",\"ts_recv_ns\":");
+        int(m.ts_recv_ns, out);
+        out.extend_from_slice(b",\"source\":");
+        string(&m.source, out);
+        out.extend_from_slice(b",\"symbol\":");
+        string(&m.symbol, out);
+        out.extend_from_slice(b",\"levels\":[");
+        for (i, r) in m.levels.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            row(r, out);
+        }
+        out.extend_from_slice(b"],\"is_snapshot\":");
+        out.extend_from_slice(if m.is_snapshot { b"true" } else { b"false" });
+        if let Some(v) = m.seq {
+            out.extend_from_slice(b",\"seq\":");
+            int(v, out);
+        }
+        if let Some(c) = m.action {
+            out.extend_from_slice(b",\"action\":");
+            char(c, out);
+        }
+        if let Some(c) = m.side {
+            out.extend_from_slice(b",\"side\":");
+            char(c, out);
+        }
+        if let Some(v) = m.price {
+            out.extend_from_slice(b",\"price\":");
+            f64(v, out);
+        }
+        if let Some(v) = m.size {
+            out.extend_from_slice(b",\"size\":");
+            int(v, out);
+        }
+        if let Some(v) = m.flags {
+            out.extend_from_slice(b",\"flags\":");
+            int(v, out);
+        }
+        out.push(b'}');
     }
 }
 
@@ -582,6 +695,52 @@ mod tests {
             Event::from_json(br#"{"type":"weather","t":1}"#, None),
             Err(EventError::UnknownType(t)) if t == "weather"
         ));
+    }
+
+    #[test]
+    fn hand_written_mbp10_json_is_byte_identical_to_serde() {
+        let mut levels = [BookRow::EMPTY; BOOK_DEPTH];
+        levels[0] = BookRow {
+            bid_px: Some(6870.0),
+            bid_sz: 10,
+            ask_px: Some(0.1 + 0.2),
+            ask_sz: u32::MAX,
+            bid_ct: Some(3),
+            ask_ct: None,
+        };
+        levels[1].bid_px = Some(f64::NAN);
+        levels[2].ask_px = Some(1e-7);
+        levels[3].bid_px = Some(1e21);
+        let mut m = Mbp10 {
+            ts_event_ns: u64::MAX,
+            ts_recv_ns: 0,
+            source: "re\"play\\\n".into(),
+            symbol: "ESZ5 é".into(),
+            levels,
+            is_snapshot: true,
+            seq: Some(7),
+            action: Some('"'),
+            side: Some('B'),
+            price: Some(f64::NEG_INFINITY),
+            size: Some(0),
+            flags: Some(255),
+        };
+        let check = |m: &Mbp10| {
+            let ev = Event::Mbp10(m.clone());
+            let mut fast = Vec::new();
+            ev.write_json(&mut fast);
+            let reference = serde_json::to_vec(&ev).unwrap();
+            assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(reference).unwrap());
+        };
+        check(&m);
+        m.seq = None;
+        m.action = None;
+        m.side = None;
+        m.price = None;
+        m.size = None;
+        m.flags = None;
+        m.is_snapshot = false;
+        check(&m);
     }
 
     #[test]
