@@ -30,6 +30,7 @@ fn main() {
 
     let ours = measure(
         Command::new(replay)
+            .stdin(Stdio::null())
             .args(["--speed", "0", "--output", "stdout"])
             .arg(&file)
             .stdout(Stdio::null())
@@ -50,6 +51,7 @@ fn main() {
 
     let bin = measure(
         Command::new(replay)
+            .stdin(Stdio::null())
             .args(["--speed", "0", "--output", "stdout", "--format", "bin"])
             .arg(&file)
             .stdout(Stdio::null())
@@ -146,6 +148,7 @@ fn nats_replay(samples: &Path, replay: &str) {
     let file = large_mbp10(&samples.join("test_data.mbp-10.dbn"), records);
     let run = measure(
         Command::new(replay)
+            .stdin(Stdio::null())
             .args([
                 "--speed",
                 "0",

@@ -730,7 +730,10 @@ mod tests {
             let mut fast = Vec::new();
             ev.write_json(&mut fast);
             let reference = serde_json::to_vec(&ev).unwrap();
-            assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(reference).unwrap());
+            assert_eq!(
+                String::from_utf8(fast).unwrap(),
+                String::from_utf8(reference).unwrap()
+            );
         };
         check(&m);
         m.seq = None;

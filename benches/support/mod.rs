@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// What one measured command did.
@@ -13,11 +13,10 @@ pub struct Measured {
     pub status: std::process::ExitStatus,
 }
 
-/// Runs `cmd` with stdout to /dev/null (unless already set), sampling its peak memory.
+/// Runs `cmd` as configured by the caller, sampling its peak memory.
 pub fn measure(cmd: &mut Command) -> Measured {
     let start = Instant::now();
     let mut child = cmd
-        .stdin(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
     let status_path = format!("/proc/{}/status", child.id());

@@ -1,0 +1,108 @@
+//! End-to-end pipeline speed on a full synthetic regular session (6.5 h from `spm-synth`):
+//! `spm-replay --speed 0 | spm-core --stdout` over NDJSON and over `--format bin`, with the
+//! peak memory of `spm-core`. Set SPM_BENCH_HOURS for a shorter session.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use support::{data_dir, mb, measure, rate};
+
+fn session(hours: f64) -> Vec<PathBuf> {
+    let dir = data_dir().join(format!("session-{hours}h"));
+    let done = dir.join(".complete");
+    if !done.exists() {
+        println!(
+            "generating a {hours} h synthetic session into {}",
+            dir.display()
+        );
+        let status = Command::new(env!("CARGO_BIN_EXE_spm-synth"))
+            .args(["--seed", "7", "--start", "09:30", "--duration"])
+            .arg(format!("{}", (hours * 3600.0).round() as u64))
+            .arg("--out-dir")
+            .arg(&dir)
+            .status()
+            .expect("spm-synth");
+        assert!(status.success(), "spm-synth failed");
+        std::fs::write(&done, b"").expect("marker");
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("session dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.to_string_lossy().contains(".dbn"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Runs `spm-replay ARGS FILES | spm-core --stdout > /dev/null`; returns (events, core run).
+fn pipeline(files: &[PathBuf], format: &str) -> (u64, support::Measured, support::Measured) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let summary = tmp.path().join("replay.err");
+    let fifo = tmp.path().join("pipe");
+    // A named pipe lets both ends be measured as separate processes.
+    let ok = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "mkfifo failed");
+    let fifo_w = fifo.clone();
+    let files_w = files.to_vec();
+    let format_w = format.to_owned();
+    let summary_w = summary.clone();
+    let writer = std::thread::spawn(move || {
+        measure(
+            Command::new(env!("CARGO_BIN_EXE_spm-replay"))
+                .args(["--speed", "0", "--output", "stdout", "--format", &format_w])
+                .args(&files_w)
+                .stdout(
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(&fifo_w)
+                        .expect("fifo"),
+                )
+                .stderr(std::fs::File::create(&summary_w).expect("summary")),
+        )
+    });
+    let core = measure(
+        Command::new(env!("CARGO_BIN_EXE_spm-core"))
+            .args(["--stdout", "--input", "stdin"])
+            .stdin(std::fs::File::open(&fifo).expect("fifo"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let replay = writer.join().expect("replay thread");
+    assert!(
+        replay.status.success() && core.status.success(),
+        "pipeline failed"
+    );
+    let text = std::fs::read_to_string(&summary).unwrap_or_default();
+    let events = text
+        .lines()
+        .find_map(|l| l.strip_prefix("replayed "))
+        .and_then(|l| l.split_whitespace().next())
+        .map(|n| n.replace(',', ""))
+        .and_then(|n| n.parse().ok())
+        .expect("replay summary line");
+    (events, replay, core)
+}
+
+fn main() {
+    let hours: f64 = std::env::var("SPM_BENCH_HOURS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6.5);
+    let files = session(hours);
+    for (format, target) in [("ndjson", 200_000.0), ("bin", 2_000_000.0)] {
+        let (events, replay, core) = pipeline(&files, format);
+        let wall = replay.wall.max(core.wall);
+        println!(
+            "replay | core ({format:>6}): {events} events in {:.2} s = {:>9.0} events/s (target >= {target:.0}); peak RSS core {:.1} MB (target <= 256), replay {:.1} MB",
+            wall.as_secs_f64(),
+            rate(events, wall),
+            mb(core.peak_rss),
+            mb(replay.peak_rss)
+        );
+    }
+}
