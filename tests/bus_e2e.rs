@@ -246,9 +246,17 @@ fn killing_the_server_while_publishing_gives_an_error_in_bounded_time() {
         .recv_timeout(Duration::from_secs(60))
         .expect("publisher started");
     server.kill();
+    let killed = Instant::now();
     let (sent, result) = done_rx
         .recv_timeout(Duration::from_secs(60))
         .expect("the sink reports the lost server within a minute instead of hanging");
+    // Three attempts of 500 ms each, every retry pass handing messages over for at most one
+    // ack timeout: about 3 s; 15 s leaves room for a loaded machine.
+    let waited = killed.elapsed();
+    assert!(
+        waited < Duration::from_secs(15),
+        "the lost server was reported after {waited:?}"
+    );
     let err = result.expect_err("publishing to a dead server must fail");
     assert!(
         matches!(err, spymaster::io::SinkError::Publish(_)),

@@ -250,7 +250,17 @@ struct Publisher {
 }
 
 impl Publisher {
-    async fn send(&mut self, token: u64, out: &Outgoing) -> Result<(), String> {
+    /// Hands one publish to the connection, waiting for room in its queue until `deadline` at
+    /// the latest. While the client is reconnecting its queue fills up and stops draining, so
+    /// every caller shares one deadline per pass: a pass over thousands of messages then takes
+    /// one `ack_timeout`, not one `ack_timeout` per message. A message the connection does
+    /// accept is sent after the reconnection.
+    async fn send(
+        &mut self,
+        token: u64,
+        out: &Outgoing,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), String> {
         let mut headers = HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, out.id.as_str());
         let reply = format!("{}.{token}", self.inbox);
@@ -260,30 +270,42 @@ impl Publisher {
             headers,
             out.payload.clone(),
         );
-        match tokio::time::timeout(self.ack_timeout, publish).await {
+        // `timeout_at` polls the publish first: with a passed deadline it still succeeds when
+        // the queue has room, and fails at once when it has none.
+        match tokio::time::timeout_at(deadline, publish).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("timed out handing the message to the connection".into()),
+            Err(_) => {
+                Err("the connection accepts no messages (server lost, reconnecting?)".to_string())
+            }
         }
     }
 
-    async fn publish(&mut self, out: Outgoing) -> Result<(), String> {
+    /// Publishes a new message. A message the connection does not accept is not fatal at
+    /// once: it waits for its retry like a message whose ack is missing, so the retry budget
+    /// bounds how long a lost server goes unreported.
+    async fn publish(&mut self, out: Outgoing, deadline: tokio::time::Instant) {
         let token = self.base + self.slots.len() as u64;
-        self.send(token, &out)
-            .await
-            .map_err(|e| describe(&out, &e, out.attempts + 1))?;
+        let last_error = match self.send(token, &out, deadline).await {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::debug!(subject = out.subject, id = %out.id, "publish failed: {e}");
+                Some(e)
+            }
+        };
         self.slots.push_back(Some(Pending {
             out,
             retry_at: Instant::now() + self.ack_timeout,
-            last_error: None,
+            last_error,
         }));
         self.outstanding += 1;
-        Ok(())
     }
 
-    /// Publishes again (same token, same message id) what waited too long for its ack.
+    /// Publishes again (same token, same message id) what waited too long for its ack; fails
+    /// when a message has used up its retries. One pass takes at most `ack_timeout`.
     async fn retry_expired(&mut self) -> Result<(), String> {
         let now = Instant::now();
+        let deadline = tokio::time::Instant::now() + self.ack_timeout;
         for i in 0..self.slots.len() {
             let token = self.base + i as u64;
             let expired = match &mut self.slots[i] {
@@ -307,9 +329,12 @@ impl Publisher {
                 _ => None,
             };
             if let Some(out) = expired
-                && let Err(e) = self.send(token, &out).await
+                && let Err(e) = self.send(token, &out, deadline).await
             {
-                tracing::warn!(subject = out.subject, id = %out.id, "publish failed: {e}");
+                tracing::debug!(subject = out.subject, id = %out.id, "publish failed: {e}");
+                if let Some(Some(p)) = self.slots.get_mut(i) {
+                    p.last_error = Some(e);
+                }
             }
         }
         Ok(())
@@ -420,9 +445,10 @@ async fn run(
                 if n == 0 {
                     closed = true;
                 }
+                let deadline = tokio::time::Instant::now() + settings.ack_timeout;
                 for cmd in batch.drain(..) {
                     match cmd {
-                        Command::Publish(out) => publisher.publish(out).await?,
+                        Command::Publish(out) => publisher.publish(out, deadline).await,
                         Command::Flush(done) => waiters.push(done),
                     }
                 }
