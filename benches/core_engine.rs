@@ -55,7 +55,7 @@ fn chunk(size: usize) -> (Vec<Event>, u64) {
             row.ask_px = Some(ask as f64 * 0.25);
             row.ask_sz = sizes[at(ask)];
         }
-        out.push(Event::Mbp10(Mbp10 {
+        out.push(Event::Mbp10(Box::new(Mbp10 {
             ts_event_ns: ts,
             ts_recv_ns: ts,
             source: "sim".into(),
@@ -68,7 +68,7 @@ fn chunk(size: usize) -> (Vec<Event>, u64) {
             price: Some(mid),
             size: Some(1),
             flags: None,
-        }));
+        })));
         // ~500 trades/s.
         if rng.next(10) == 0 {
             let aggressor = if rng.next(2) == 0 { 1 } else { -1 };

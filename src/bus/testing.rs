@@ -169,7 +169,7 @@ pub fn synthetic_mbp10(i: u64) -> crate::event::Event {
         };
     }
     let ts = 1_764_000_000_000_000_000 + i * 100_000;
-    Event::Mbp10(Mbp10 {
+    Event::Mbp10(Box::new(Mbp10 {
         ts_event_ns: ts,
         ts_recv_ns: ts + 1_500,
         source: "sim".into(),
@@ -182,5 +182,5 @@ pub fn synthetic_mbp10(i: u64) -> crate::event::Event {
         price: Some(mid),
         size: Some(1 + (i % 5) as u32),
         flags: Some(128),
-    })
+    }))
 }

@@ -285,7 +285,7 @@ mod tests {
         levels[0].bid_sz = 10;
         levels[0].ask_px = Some(6870.0);
         levels[0].ask_sz = 10;
-        Event::Mbp10(Mbp10 {
+        Event::Mbp10(Box::new(Mbp10 {
             ts_event_ns: ts,
             ts_recv_ns: ts,
             source: "t".into(),
@@ -298,7 +298,7 @@ mod tests {
             price: None,
             size: None,
             flags: None,
-        })
+        }))
     }
 
     fn script() -> Script {

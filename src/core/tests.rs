@@ -32,7 +32,7 @@ fn book(ts: u64, symbol: &str, bids: &[(f64, u32)], asks: &[(f64, u32)]) -> Even
         levels[i].ask_px = Some(p);
         levels[i].ask_sz = s;
     }
-    Event::Mbp10(Mbp10 {
+    Event::Mbp10(Box::new(Mbp10 {
         ts_event_ns: ts,
         ts_recv_ns: ts,
         source: "test".into(),
@@ -45,7 +45,7 @@ fn book(ts: u64, symbol: &str, bids: &[(f64, u32)], asks: &[(f64, u32)]) -> Even
         price: None,
         size: None,
         flags: None,
-    })
+    }))
 }
 
 fn spy(ts: u64, price: f64) -> Event {

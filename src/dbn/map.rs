@@ -385,7 +385,7 @@ impl Mapper {
                 row.ask_ct = Some(l.ask_ct);
             }
         }
-        Outcome::Event(Event::Mbp10(Mbp10 {
+        Outcome::Event(Event::Mbp10(Box::new(Mbp10 {
             ts_event_ns: m.hd.ts_event,
             ts_recv_ns: m.ts_recv,
             source: self.source.clone(),
@@ -398,7 +398,7 @@ impl Mapper {
             price: price(m.price),
             size: Some(m.size),
             flags: Some(m.flags.raw()),
-        }))
+        })))
     }
 
     fn mbp1(&mut self, m: &Mbp1Msg) -> Outcome {

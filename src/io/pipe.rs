@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 
-use super::codec::{BIN_MAGIC, MAX_FRAME, decode_payload, encode_frame};
+use super::codec::{BIN_MAGIC, FrameDecoder, FrameEncoder, MAX_FRAME};
 use super::{EventSink, EventSource, PipeFormat, Position, SinkError, SourceError};
 use crate::event::Event;
 
@@ -65,11 +65,13 @@ pub struct PipeSource<R> {
     buf: Vec<u8>,
     subject: Option<String>,
     done: bool,
+    frames: FrameDecoder,
 }
 
 impl PipeSource<std::io::Stdin> {
     /// Reads standard input.
     pub fn stdin() -> Self {
+        widen_pipe(0);
         Self::new(std::io::stdin(), "stdin")
     }
 }
@@ -86,6 +88,7 @@ impl<R: Read> PipeSource<R> {
             buf: Vec::with_capacity(4096),
             subject: None,
             done: false,
+            frames: FrameDecoder::default(),
         }
     }
 
@@ -204,7 +207,8 @@ impl<R: Read> PipeSource<R> {
             Err(e) => return Err(self.io_err(e)),
         }
         self.offset += 4 + len as u64;
-        decode_payload(&self.buf)
+        self.frames
+            .decode(&self.buf)
             .map(Some)
             .map_err(|e| self.fatal(start, e.to_string()))
     }
@@ -260,12 +264,29 @@ pub struct PipeSink<W: Write> {
     format: PipeFormat,
     buf: Vec<u8>,
     started: bool,
+    frames: FrameEncoder,
 }
 
 impl PipeSink<std::io::Stdout> {
-    /// Writes to standard output.
+    /// Writes to standard output. When it is a pipe, the pipe's buffer is enlarged so that the
+    /// two ends of a fast pipeline run in parallel instead of taking turns every 64 KiB.
     pub fn stdout(format: PipeFormat) -> Self {
+        widen_pipe(1);
         Self::new(std::io::stdout(), format)
+    }
+}
+
+/// Asks the kernel for a 1 MiB buffer on the pipe at `fd` (best effort: not a pipe, or a
+/// system limit, leaves it as it is).
+pub fn widen_pipe(fd: i32) {
+    use std::os::unix::fs::FileTypeExt;
+    let is_fifo =
+        std::fs::metadata(format!("/proc/self/fd/{fd}")).is_ok_and(|m| m.file_type().is_fifo());
+    if is_fifo {
+        // SAFETY: F_SETPIPE_SZ on a descriptor we own only changes the pipe's capacity.
+        unsafe {
+            libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20);
+        }
     }
 }
 
@@ -276,6 +297,7 @@ impl<W: Write> PipeSink<W> {
             format,
             buf: Vec::with_capacity(BUF_SIZE + 64 * 1024),
             started: false,
+            frames: FrameEncoder::default(),
         }
     }
 
@@ -310,7 +332,7 @@ impl<W: Write> EventSink for PipeSink<W> {
                 if !self.started {
                     self.buf.extend_from_slice(BIN_MAGIC);
                 }
-                encode_frame(event, &mut self.buf);
+                self.frames.encode(event, &mut self.buf);
             }
         }
         self.started = true;

@@ -281,7 +281,7 @@ fn full_sample(kind: EventKind) -> Event {
             exchange: Some(s()),
             seq: Some(0),
         }),
-        EventKind::Mbp10 => Event::Mbp10(Mbp10 {
+        EventKind::Mbp10 => Event::Mbp10(Box::new(Mbp10 {
             ts_event_ns: 0,
             ts_recv_ns: 0,
             source: s(),
@@ -301,7 +301,7 @@ fn full_sample(kind: EventKind) -> Event {
             price: Some(0.0),
             size: Some(0),
             flags: Some(0),
-        }),
+        })),
         EventKind::OptionTrade => Event::OptionTrade(OptionTrade {
             ts_event_ns: 0,
             ts_recv_ns: 0,
