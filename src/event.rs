@@ -489,11 +489,41 @@ mod fast_json {
 
     // Writing into a Vec cannot fail; the formatter is serde_json's own, so numbers print alike.
     fn f64(v: f64, out: &mut Vec<u8>) {
-        if v.is_finite() {
-            let _ = CompactFormatter.write_f64(out, v);
-        } else {
+        if !v.is_finite() {
             out.extend_from_slice(b"null");
+        } else if !cents(v, out) {
+            let _ = CompactFormatter.write_f64(out, v);
         }
+    }
+
+    /// Prices are nearly always whole cents (ticks of 0.25, 0.01): when `v` is the double
+    /// nearest to a number of cents, that decimal is its shortest round-trip form, which is what
+    /// serde_json prints; write it without the general algorithm. Returns false otherwise.
+    pub(super) fn cents(v: f64, out: &mut Vec<u8>) -> bool {
+        let a = v.abs();
+        if !(1e-2..1e13).contains(&a) {
+            return false;
+        }
+        let c = (a * 100.0).round();
+        if c / 100.0 != a {
+            return false;
+        }
+        let c = c as u64;
+        if v < 0.0 {
+            out.push(b'-');
+        }
+        let (whole, frac) = (c / 100, c % 100);
+        let _ = CompactFormatter.write_u64(out, whole);
+        out.push(b'.');
+        if frac == 0 {
+            out.push(b'0');
+        } else {
+            out.push(b'0' + (frac / 10) as u8);
+            if frac % 10 != 0 {
+                out.push(b'0' + (frac % 10) as u8);
+            }
+        }
+        true
     }
 
     fn opt_f64(v: Option<f64>, out: &mut Vec<u8>) {
@@ -743,6 +773,36 @@ mod tests {
         m.flags = None;
         m.is_snapshot = false;
         check(&m);
+    }
+
+    #[test]
+    fn cent_prices_print_exactly_as_serde_json_prints_them() {
+        let mut values = vec![
+            0.01, 0.1, 0.25, 1.0, 687.01, 3720.25, 6870.5, 9.99e12, -1.5, 0.07,
+        ];
+        // A deterministic sweep of cent values and of values that are not whole cents.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push((x % 100_000_000) as f64 / 100.0);
+            values.push((x % 1_000_000_000) as f64 / 1000.0);
+            values.push(f64::from_bits(x) % 1e6);
+        }
+        for v in values {
+            if !v.is_finite() {
+                continue;
+            }
+            let mut fast = Vec::new();
+            if fast_json::cents(v, &mut fast) {
+                assert_eq!(
+                    String::from_utf8(fast).unwrap(),
+                    serde_json::to_string(&v).unwrap(),
+                    "{v:e}"
+                );
+            }
+        }
     }
 
     #[test]
