@@ -20,55 +20,11 @@ pub fn init_logging() {
 static STOP: AtomicBool = AtomicBool::new(false);
 static INSTALLED: OnceLock<()> = OnceLock::new();
 
-/// A flag that becomes true on SIGINT or SIGTERM. Commands poll it, stop reading, flush and
-/// exit 0. A second signal exits at once with the conventional code.
-pub fn stop_flag() -> &'static AtomicBool {
-    INSTALLED.get_or_init(|| {
-        let spawned = std::thread::Builder::new()
-            .name("signals".into())
-            .spawn(|| {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
-                    return;
-                };
-                rt.block_on(async {
-                    use tokio::signal::unix::{SignalKind, signal};
-                    let (Ok(mut int), Ok(mut term)) = (
-                        signal(SignalKind::interrupt()),
-                        signal(SignalKind::terminate()),
-                    ) else {
-                        return;
-                    };
-                    let mut seen = 0;
-                    loop {
-                        tokio::select! {
-                            _ = int.recv() => {}
-                            _ = term.recv() => {}
-                        }
-                        seen += 1;
-                        if seen > 1 {
-                            std::process::exit(130);
-                        }
-                        tracing::info!("signal received: stopping (again to exit at once)");
-                        STOP.store(true, Ordering::SeqCst);
-                    }
-                });
-            });
-        if let Err(e) = spawned {
-            tracing::warn!("cannot watch for signals: {e}");
-        }
-    });
-    &STOP
-}
-
-/// Exits the process with status 0 on SIGINT or SIGTERM, for commands with nothing to flush
-/// (their output is flushed as written) that may be blocked reading.
-pub fn exit_on_signal() {
+/// Calls `on_signal` on a background thread at every SIGINT or SIGTERM.
+fn watch_signals(mut on_signal: impl FnMut() + Send + 'static) {
     let spawned = std::thread::Builder::new()
         .name("signals".into())
-        .spawn(|| {
+        .spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -83,17 +39,42 @@ pub fn exit_on_signal() {
                 ) else {
                     return;
                 };
-                tokio::select! {
-                    _ = int.recv() => {}
-                    _ = term.recv() => {}
+                loop {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
+                    on_signal();
                 }
-                // No flush here: the main thread may hold the stdout lock.
-                std::process::exit(0);
             });
         });
     if let Err(e) = spawned {
         tracing::warn!("cannot watch for signals: {e}");
     }
+}
+
+/// A flag that becomes true on SIGINT or SIGTERM. Commands poll it, stop reading, flush and
+/// exit 0. A second signal exits at once with the conventional code.
+pub fn stop_flag() -> &'static AtomicBool {
+    INSTALLED.get_or_init(|| {
+        let mut seen = 0;
+        watch_signals(move || {
+            seen += 1;
+            if seen > 1 {
+                std::process::exit(130);
+            }
+            tracing::info!("signal received: stopping (again to exit at once)");
+            STOP.store(true, Ordering::SeqCst);
+        });
+    });
+    &STOP
+}
+
+/// Exits the process with status 0 on SIGINT or SIGTERM, for commands with nothing to flush
+/// (their output is flushed as written) that may be blocked reading. No flush happens here:
+/// the main thread may hold the stdout lock.
+pub fn exit_on_signal() {
+    watch_signals(|| std::process::exit(0));
 }
 
 /// Reports a command's outcome: errors with their context chain, exit 1.

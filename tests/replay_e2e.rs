@@ -157,3 +157,42 @@ fn binary_format_carries_the_same_events_as_ndjson() {
     }
     assert_eq!(back, lines(&json));
 }
+
+#[test]
+fn sigterm_stops_a_paced_replay_flushes_what_it_read_and_exits_0() {
+    let Some(dir) = samples_dir() else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("long.mbp-10.dbn");
+    // 20 000 records, 1 ms apart per copy of the two sample records: 10 s of event time.
+    common::samples::write_repeated_mbp10(&dir.join("test_data.mbp-10.dbn"), &file, 20_000);
+    let child = Command::new(env!("CARGO_BIN_EXE_spm-replay"))
+        .args(["--speed", "1", "--output", "stdout"])
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spm-replay");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = lines(&out);
+    assert!(
+        !got.is_empty() && got.len() < 20_000,
+        "{} events",
+        got.len()
+    );
+    for line in &got {
+        serde_json::from_str::<Value>(line).expect("every written line is whole");
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+}
