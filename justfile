@@ -41,3 +41,8 @@ up:
     target/release/spm-core --input nats 2>core.log & 
     target/release/spm-replay --speed 1 --output nats testdata/*.dbn.zst 2>replay.log &
     target/release/spm-tap levels.signals --format table
+
+# Regenerate the man pages (man/) and shell completions (completions/) from the commands.
+docs:
+    cargo build -q
+    for b in spm-replay spm-core spm-synth spm-tap; do SPM_GEN_DOCS=. target/debug/$b; done

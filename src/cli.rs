@@ -77,6 +77,43 @@ pub fn exit_on_signal() {
     watch_signals(|| std::process::exit(0));
 }
 
+/// When `SPM_GEN_DOCS=DIR` is set, writes the command's man page (`DIR/man/NAME.1`) and shell
+/// completions (`DIR/completions/NAME.{bash,zsh,fish}`) and exits; otherwise does nothing.
+/// `just docs` regenerates the committed copies, and a test keeps them current.
+pub fn generate_docs<C: clap::CommandFactory>() {
+    let Some(dir) = std::env::var_os("SPM_GEN_DOCS") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let mut cmd = C::command();
+    let name = cmd.get_name().to_owned();
+    let result = (|| -> std::io::Result<()> {
+        std::fs::create_dir_all(dir.join("man"))?;
+        std::fs::create_dir_all(dir.join("completions"))?;
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
+        std::fs::write(dir.join("man").join(format!("{name}.1")), page)?;
+        use clap_complete::Shell;
+        for (shell, ext) in [
+            (Shell::Bash, "bash"),
+            (Shell::Zsh, "zsh"),
+            (Shell::Fish, "fish"),
+        ] {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, name.clone(), &mut out);
+            std::fs::write(dir.join("completions").join(format!("{name}.{ext}")), out)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: writing docs for {name}: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
 /// Reports a command's outcome: errors with their context chain, exit 1.
 pub fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {

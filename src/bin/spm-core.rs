@@ -47,6 +47,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    spymaster::cli::generate_docs::<Args>();
     let args = Args::parse();
     cli::init_logging();
     cli::finish(run(args))

@@ -15,7 +15,7 @@ use spymaster::replay::{self, Merge, Pacer, TimeRange};
 
 /// Replay DBN files (v1–v3, plain or zstd) as canonical events, merged by event time.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(name = "spm-replay", version)]
 struct Args {
     /// DBN files (.dbn or .dbn.zst), from any mix of datasets.
     #[arg(required = true)]
@@ -43,6 +43,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    spymaster::cli::generate_docs::<Args>();
     let args = Args::parse();
     cli::init_logging();
     cli::finish(run(args))

@@ -101,6 +101,7 @@ fn parse_duration(s: &str) -> Result<f64, String> {
 struct Usage(String);
 
 fn main() -> std::process::ExitCode {
+    spymaster::cli::generate_docs::<Args>();
     let args = Args::parse();
     match run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,58 @@
+#compdef spm-core
+
+autoload -U is-at-least
+
+_spm-core() {
+    typeset -A opt_args
+    typeset -a _arguments_options
+    local ret=1
+
+    if is-at-least 5.2; then
+        _arguments_options=(-s -S -C)
+    else
+        _arguments_options=(-s -C)
+    fi
+
+    local context curcontext="$curcontext" state line
+    _arguments "${_arguments_options[@]}" : \
+'--input=[Where events come from \[default\: stdin when it is a pipe or a file, else NATS \`market.>\`\]]:INPUT:(stdin nats)' \
+'--clock=[Snap on event time only, or also on the wall clock when the market is quiet]:CLOCK:((event\:"Only event time (replays, pipes)\: deterministic"
+wall\:"Also a wall-clock timer when the market is quiet (live use)"))' \
+'--config=[TOML file overriding physics constants]:FILE.toml:_files' \
+'*--hotzone=[Extra levels to watch (SPY prices, comma separated)]:P,...:_default' \
+'--futures-symbol=[Futures contract to follow (default\: the most traded outright contract)]:FUTURES_SYMBOL:_default' \
+'--nats-url=[NATS server URL (\`nats\://\`, \`tls\://\`; \`user\:pass@\` or a token in the URL are honoured)]:NATS_URL:_default' \
+'--nats-creds=[NATS credentials file (JWT + NKey seed)]:FILE:_files' \
+'--nats-token=[NATS authentication token]:NATS_TOKEN:_default' \
+'--nats-user=[NATS user name (with \`--nats-password\`)]:NATS_USER:_default' \
+'--nats-password=[NATS password]:NATS_PASSWORD:_default' \
+'--nats-ca=[PEM file of root certificates to trust for TLS]:FILE:_files' \
+'--nats-cert=[PEM client certificate for mutual TLS (with \`--nats-key\`)]:FILE:_files' \
+'--nats-key=[PEM private key of the client certificate]:FILE:_files' \
+'--nats-connect-wait=[How long to keep trying to reach the server at startup, in seconds]:SECS:_default' \
+'--stream-storage=[Storage of streams this command creates]:STORAGE:(file memory)' \
+'--stream-max-age=[Maximum age of messages in streams this command creates, in seconds]:SECS:_default' \
+'--stream-duplicate-window=[Deduplication window (\`Nats-Msg-Id\`) of streams this command creates, in seconds]:SECS:_default' \
+'--stream-max-bytes=[Maximum size of each stream this command creates, in bytes (-1\: unlimited)]:BYTES:_default' \
+'--stdout[Write snaps as NDJSON to stdout instead of NATS \`levels.signals\`]' \
+'--from-start[With NATS input\: start from the retained history instead of new messages]' \
+'--print-config[Print the effective configuration as TOML and exit]' \
+'--strict[Stop at the first malformed input item (exit 1) instead of skipping it]' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+}
+
+(( $+functions[_spm-core_commands] )) ||
+_spm-core_commands() {
+    local commands; commands=()
+    _describe -t commands 'spm-core commands' commands "$@"
+}
+
+if [ "$funcstack[1]" = "_spm-core" ]; then
+    _spm-core "$@"
+else
+    compdef _spm-core spm-core
+fi

@@ -1,0 +1,23 @@
+complete -c spm-tap -s f -l format -d 'Output format' -r -f -a "json\t'One JSON line per message: the bytes a pipe carries'
+pretty\t'Indented JSON'
+csv\t'Flattened CSV, a header row before the first row of each kind'
+table\t'The levels view of `levels.signals` (other events print as JSON lines)'"
+complete -c spm-tap -s n -l count -d 'Exit after this many messages' -r
+complete -c spm-tap -l nats-url -d 'NATS server URL (`nats://`, `tls://`; `user:pass@` or a token in the URL are honoured)' -r
+complete -c spm-tap -l nats-creds -d 'NATS credentials file (JWT + NKey seed)' -r -F
+complete -c spm-tap -l nats-token -d 'NATS authentication token' -r
+complete -c spm-tap -l nats-user -d 'NATS user name (with `--nats-password`)' -r
+complete -c spm-tap -l nats-password -d 'NATS password' -r
+complete -c spm-tap -l nats-ca -d 'PEM file of root certificates to trust for TLS' -r -F
+complete -c spm-tap -l nats-cert -d 'PEM client certificate for mutual TLS (with `--nats-key`)' -r -F
+complete -c spm-tap -l nats-key -d 'PEM private key of the client certificate' -r -F
+complete -c spm-tap -l nats-connect-wait -d 'How long to keep trying to reach the server at startup, in seconds' -r
+complete -c spm-tap -l stream-storage -d 'Storage of streams this command creates' -r -f -a "file\t''
+memory\t''"
+complete -c spm-tap -l stream-max-age -d 'Maximum age of messages in streams this command creates, in seconds' -r
+complete -c spm-tap -l stream-duplicate-window -d 'Deduplication window (`Nats-Msg-Id`) of streams this command creates, in seconds' -r
+complete -c spm-tap -l stream-max-bytes -d 'Maximum size of each stream this command creates, in bytes (-1: unlimited)' -r
+complete -c spm-tap -l from-start -d 'Start with the retained history of the streams instead of new messages only'
+complete -c spm-tap -l stdin -d 'Format NDJSON read from standard input instead of NATS'
+complete -c spm-tap -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c spm-tap -s V -l version -d 'Print version'
