@@ -664,12 +664,11 @@ impl Barrier {
         cutoff: u64,
     ) {
         for ch in changes {
-            let lo_bound = ZoneKey {
-                side,
-                lo: ch.tick - self.max_zone_width,
-                hi: i64::MIN,
-            };
-            let start = self.zones.partition_point(|z| z.key < lo_bound);
+            // First zone not below `(side, tick − max width, i64::MIN)` in key order.
+            let lo = ch.tick - self.max_zone_width;
+            let start = self
+                .zones
+                .partition_point(|z| z.key.side < side || (z.key.side == side && z.key.lo < lo));
             for (i, zone) in self.zones.iter_mut().enumerate().skip(start) {
                 if zone.key.side != side || zone.key.lo > ch.tick {
                     break;
