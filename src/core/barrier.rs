@@ -519,6 +519,9 @@ pub struct Barrier {
     trades_base: u64,
     pending_trades: Vec<TickVol>,
     zones: Vec<Zone>,
+    /// The keys of `zones`, in the same order: routing searches these few compact lines
+    /// rather than the zones themselves.
+    zone_keys: Vec<ZoneKey>,
     /// Largest `hi − lo` of any tracked zone (bounds the routing search).
     max_zone_width: i64,
     touched: Vec<usize>,
@@ -544,6 +547,7 @@ impl Barrier {
             trades_base: 0,
             pending_trades: Vec::new(),
             zones: Vec::new(),
+            zone_keys: Vec::new(),
             max_zone_width: 0,
             touched: Vec::new(),
             scratch: Default::default(),
@@ -667,13 +671,14 @@ impl Barrier {
             // First zone not below `(side, tick − max width, i64::MIN)` in key order.
             let lo = ch.tick - self.max_zone_width;
             let start = self
-                .zones
-                .partition_point(|z| z.key.side < side || (z.key.side == side && z.key.lo < lo));
-            for (i, zone) in self.zones.iter_mut().enumerate().skip(start) {
-                if zone.key.side != side || zone.key.lo > ch.tick {
+                .zone_keys
+                .partition_point(|k| k.side < side || (k.side == side && k.lo < lo));
+            for (i, key) in self.zone_keys.iter().enumerate().skip(start) {
+                if key.side != side || key.lo > ch.tick {
                     break;
                 }
-                if zone.key.hi >= ch.tick {
+                if key.hi >= ch.tick {
+                    let zone = &mut self.zones[i];
                     zone.pending += ch.delta;
                     if !zone.touched {
                         zone.touched = true;
@@ -731,12 +736,13 @@ impl Barrier {
         );
         let cutoff = now.saturating_sub(self.window_ns);
         self.expire_records(cutoff);
-        let idx = match self.zones.binary_search_by(|z| z.key.cmp(&key)) {
+        let idx = match self.zone_keys.binary_search(&key) {
             Ok(i) => i,
             Err(i) => {
                 let zone = self.backfill(key, now);
                 self.max_zone_width = self.max_zone_width.max(key.hi - key.lo);
                 self.zones.insert(i, zone);
+                self.zone_keys.insert(i, key);
                 i
             }
         };
@@ -796,6 +802,8 @@ impl Barrier {
     pub fn prune_zones(&mut self, now: u64) {
         let keep_after = now.saturating_sub(ZONE_RETAIN_NS);
         self.zones.retain(|z| z.last_used >= keep_after);
+        self.zone_keys.clear();
+        self.zone_keys.extend(self.zones.iter().map(|z| z.key));
     }
 
     /// Number of non-linear (pair, side) records in the window (for statistics).
