@@ -266,65 +266,18 @@ struct PairRecord {
     trades: (u64, u64),
 }
 
-/// One pair's non-zero contribution to a zone or a price.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Contribution {
-    prev_ts: u64,
-    added: i64,
-    canceled: i64,
-    filled: i64,
-}
-
-impl Contribution {
-    fn of(prev_ts: u64, delta: i64, passive: u64) -> Contribution {
-        let mut c = Contribution {
-            prev_ts,
-            added: 0,
-            canceled: 0,
-            filled: 0,
-        };
-        if delta > 0 {
-            c.added = delta;
-        } else {
-            let lost = -delta;
-            c.filled = lost.min(passive as i64);
-            c.canceled = lost - c.filled;
-        }
-        c
+/// The filled part of a change `delta` with passive volume `passive`: `min(lost, V)` for a loss.
+fn filled_of(delta: i64, passive: u64) -> u64 {
+    if delta > 0 {
+        0
+    } else {
+        (-delta).min(passive as i64) as u64
     }
 }
 
-/// Contributions in event-time order with their running sums.
-#[derive(Debug, Clone, Default)]
-struct SumRing {
-    ring: VecDeque<Contribution>,
-    added: i64,
-    canceled: i64,
-    filled: i64,
-}
-
-impl SumRing {
-    fn push(&mut self, c: Contribution) {
-        self.added += c.added;
-        self.canceled += c.canceled;
-        self.filled += c.filled;
-        self.ring.push_back(c);
-    }
-
-    fn expire(&mut self, cutoff: u64) {
-        while let Some(c) = self.ring.front() {
-            if c.prev_ts >= cutoff {
-                break;
-            }
-            self.added -= c.added;
-            self.canceled -= c.canceled;
-            self.filled -= c.filled;
-            self.ring.pop_front();
-        }
-    }
-}
-
-/// Linear contributions at one price, `(prev_ts, Δsize, filled)`, with running sums.
+/// Contributions in event-time order, `(prev_ts, Δsize, filled)`, with their running sums: the
+/// linear contributions at one price, or a tracked zone's non-linear ones (24 bytes an entry, so
+/// the ring's cold ends cost few cache lines).
 #[derive(Debug, Clone, Default)]
 struct PriceRing {
     ring: VecDeque<(u64, i64, u64)>,
@@ -345,7 +298,7 @@ impl PriceRing {
 
     /// Adds the contribution of a change `delta` with passive volume `passive` at this price.
     fn push(&mut self, prev_ts: u64, delta: i64, passive: u64) {
-        let filled = Contribution::of(prev_ts, delta, passive).filled as u64;
+        let filled = filled_of(delta, passive);
         let (a, k, f) = Self::sums(delta, filled);
         self.added += a;
         self.canceled += k;
@@ -417,7 +370,7 @@ impl TickTable {
 #[derive(Debug, Clone)]
 struct Zone {
     key: ZoneKey,
-    sums: SumRing,
+    sums: PriceRing,
     pending: i64,
     touched: bool,
     last_used: u64,
@@ -696,7 +649,7 @@ impl Barrier {
             }
             let passive = passive_volume(&self.pending_trades, &zone.key);
             zone.sums.expire(cutoff);
-            zone.sums.push(Contribution::of(prev_ts, delta, passive));
+            zone.sums.push(prev_ts, delta, passive);
         }
         self.touched.clear();
         let start = self.changes_base + self.changes.len() as u64;
@@ -772,7 +725,7 @@ impl Barrier {
     fn backfill(&self, key: ZoneKey, now: u64) -> Zone {
         let mut zone = Zone {
             key,
-            sums: SumRing::default(),
+            sums: PriceRing::default(),
             pending: 0,
             touched: false,
             last_used: now,
@@ -793,7 +746,7 @@ impl Barrier {
                 .filter(|t| key.lo <= t.tick && t.tick <= key.hi)
                 .map(|t| t.hitting(key.side))
                 .sum();
-            zone.sums.push(Contribution::of(r.prev_ts, delta, passive));
+            zone.sums.push(r.prev_ts, delta, passive);
         }
         zone
     }
