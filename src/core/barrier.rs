@@ -266,65 +266,18 @@ struct PairRecord {
     trades: (u64, u64),
 }
 
-/// One pair's non-zero contribution to a zone or a price.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Contribution {
-    prev_ts: u64,
-    added: i64,
-    canceled: i64,
-    filled: i64,
-}
-
-impl Contribution {
-    fn of(prev_ts: u64, delta: i64, passive: u64) -> Contribution {
-        let mut c = Contribution {
-            prev_ts,
-            added: 0,
-            canceled: 0,
-            filled: 0,
-        };
-        if delta > 0 {
-            c.added = delta;
-        } else {
-            let lost = -delta;
-            c.filled = lost.min(passive as i64);
-            c.canceled = lost - c.filled;
-        }
-        c
+/// The filled part of a change `delta` with passive volume `passive`: `min(lost, V)` for a loss.
+fn filled_of(delta: i64, passive: u64) -> u64 {
+    if delta > 0 {
+        0
+    } else {
+        (-delta).min(passive as i64) as u64
     }
 }
 
-/// Contributions in event-time order with their running sums.
-#[derive(Debug, Clone, Default)]
-struct SumRing {
-    ring: VecDeque<Contribution>,
-    added: i64,
-    canceled: i64,
-    filled: i64,
-}
-
-impl SumRing {
-    fn push(&mut self, c: Contribution) {
-        self.added += c.added;
-        self.canceled += c.canceled;
-        self.filled += c.filled;
-        self.ring.push_back(c);
-    }
-
-    fn expire(&mut self, cutoff: u64) {
-        while let Some(c) = self.ring.front() {
-            if c.prev_ts >= cutoff {
-                break;
-            }
-            self.added -= c.added;
-            self.canceled -= c.canceled;
-            self.filled -= c.filled;
-            self.ring.pop_front();
-        }
-    }
-}
-
-/// Linear contributions at one price, `(prev_ts, Δsize, filled)`, with running sums.
+/// Contributions in event-time order, `(prev_ts, Δsize, filled)`, with their running sums: the
+/// linear contributions at one price, or a tracked zone's non-linear ones (24 bytes an entry, so
+/// the ring's cold ends cost few cache lines).
 #[derive(Debug, Clone, Default)]
 struct PriceRing {
     ring: VecDeque<(u64, i64, u64)>,
@@ -345,7 +298,7 @@ impl PriceRing {
 
     /// Adds the contribution of a change `delta` with passive volume `passive` at this price.
     fn push(&mut self, prev_ts: u64, delta: i64, passive: u64) {
-        let filled = Contribution::of(prev_ts, delta, passive).filled as u64;
+        let filled = filled_of(delta, passive);
         let (a, k, f) = Self::sums(delta, filled);
         self.added += a;
         self.canceled += k;
@@ -417,7 +370,7 @@ impl TickTable {
 #[derive(Debug, Clone)]
 struct Zone {
     key: ZoneKey,
-    sums: SumRing,
+    sums: PriceRing,
     pending: i64,
     touched: bool,
     last_used: u64,
@@ -519,6 +472,9 @@ pub struct Barrier {
     trades_base: u64,
     pending_trades: Vec<TickVol>,
     zones: Vec<Zone>,
+    /// The keys of `zones`, in the same order: routing searches these few compact lines
+    /// rather than the zones themselves.
+    zone_keys: Vec<ZoneKey>,
     /// Largest `hi − lo` of any tracked zone (bounds the routing search).
     max_zone_width: i64,
     touched: Vec<usize>,
@@ -544,6 +500,7 @@ impl Barrier {
             trades_base: 0,
             pending_trades: Vec::new(),
             zones: Vec::new(),
+            zone_keys: Vec::new(),
             max_zone_width: 0,
             touched: Vec::new(),
             scratch: Default::default(),
@@ -664,17 +621,17 @@ impl Barrier {
         cutoff: u64,
     ) {
         for ch in changes {
-            let lo_bound = ZoneKey {
-                side,
-                lo: ch.tick - self.max_zone_width,
-                hi: i64::MIN,
-            };
-            let start = self.zones.partition_point(|z| z.key < lo_bound);
-            for (i, zone) in self.zones.iter_mut().enumerate().skip(start) {
-                if zone.key.side != side || zone.key.lo > ch.tick {
+            // First zone not below `(side, tick − max width, i64::MIN)` in key order.
+            let lo = ch.tick - self.max_zone_width;
+            let start = self
+                .zone_keys
+                .partition_point(|k| k.side < side || (k.side == side && k.lo < lo));
+            for (i, key) in self.zone_keys.iter().enumerate().skip(start) {
+                if key.side != side || key.lo > ch.tick {
                     break;
                 }
-                if zone.key.hi >= ch.tick {
+                if key.hi >= ch.tick {
+                    let zone = &mut self.zones[i];
                     zone.pending += ch.delta;
                     if !zone.touched {
                         zone.touched = true;
@@ -692,7 +649,7 @@ impl Barrier {
             }
             let passive = passive_volume(&self.pending_trades, &zone.key);
             zone.sums.expire(cutoff);
-            zone.sums.push(Contribution::of(prev_ts, delta, passive));
+            zone.sums.push(prev_ts, delta, passive);
         }
         self.touched.clear();
         let start = self.changes_base + self.changes.len() as u64;
@@ -732,12 +689,13 @@ impl Barrier {
         );
         let cutoff = now.saturating_sub(self.window_ns);
         self.expire_records(cutoff);
-        let idx = match self.zones.binary_search_by(|z| z.key.cmp(&key)) {
+        let idx = match self.zone_keys.binary_search(&key) {
             Ok(i) => i,
             Err(i) => {
                 let zone = self.backfill(key, now);
                 self.max_zone_width = self.max_zone_width.max(key.hi - key.lo);
                 self.zones.insert(i, zone);
+                self.zone_keys.insert(i, key);
                 i
             }
         };
@@ -767,7 +725,7 @@ impl Barrier {
     fn backfill(&self, key: ZoneKey, now: u64) -> Zone {
         let mut zone = Zone {
             key,
-            sums: SumRing::default(),
+            sums: PriceRing::default(),
             pending: 0,
             touched: false,
             last_used: now,
@@ -788,7 +746,7 @@ impl Barrier {
                 .filter(|t| key.lo <= t.tick && t.tick <= key.hi)
                 .map(|t| t.hitting(key.side))
                 .sum();
-            zone.sums.push(Contribution::of(r.prev_ts, delta, passive));
+            zone.sums.push(r.prev_ts, delta, passive);
         }
         zone
     }
@@ -797,6 +755,8 @@ impl Barrier {
     pub fn prune_zones(&mut self, now: u64) {
         let keep_after = now.saturating_sub(ZONE_RETAIN_NS);
         self.zones.retain(|z| z.last_used >= keep_after);
+        self.zone_keys.clear();
+        self.zone_keys.extend(self.zones.iter().map(|z| z.key));
     }
 
     /// Number of non-linear (pair, side) records in the window (for statistics).

@@ -192,7 +192,22 @@ impl Market {
     /// Index of an outright contract's entry, adopting it as followed when none is yet;
     /// `None` for calendar spreads.
     fn futures_contract(&mut self, symbol: &str, stats: &mut EngineStats) -> Option<usize> {
-        if symbol.contains('-') {
+        // A byte loop (a short symbol costs less than a `memchr` call); '-' is ASCII, so this is
+        // `contains('-')`.
+        let is_spread = |s: &str| s.bytes().any(|b| b == b'-');
+        // Fast path: nearly every event is of the followed contract. Symbols are unique in
+        // `contracts`, so this is the index `contract_index` would find; a followed symbol with
+        // a '-' (pinned spread) takes the general path, which counts it.
+        if let Some(i) = self.followed {
+            let followed = self.contracts[i].symbol.as_str();
+            // Byte by byte: a short symbol costs less than a `memcmp` call.
+            let same = followed.len() == symbol.len()
+                && followed.bytes().zip(symbol.bytes()).all(|(a, b)| a == b);
+            if same && !is_spread(followed) {
+                return Some(i);
+            }
+        }
+        if is_spread(symbol) {
             stats.spread_events += 1;
             return None;
         }

@@ -135,6 +135,8 @@ pub fn near_levels(
         } else {
             first_at(t.price)
         };
+        // The same for every level the trade is near.
+        let notional = t.price * t.size as f64 * cfg.es_point_value;
         for (j, &center) in centers.iter().enumerate().skip(first) {
             if center > t.price + reach + 1e-6 {
                 break;
@@ -153,7 +155,7 @@ pub fn near_levels(
                 cluster.offer(&mut reading.sweep, cfg);
                 cluster.reset();
             }
-            cluster.add(t, cfg.es_point_value, cfg.sweep_min_prices);
+            cluster.add(t, notional, cfg.sweep_min_prices);
         }
     }
     for (reading, cluster) in scratch.readings.iter_mut().zip(&scratch.clusters) {
@@ -186,7 +188,8 @@ impl Cluster {
         self.prices.clear();
     }
 
-    fn add(&mut self, t: &TapeTrade, point_value: f64, min_prices: u32) {
+    /// Adds a trade whose notional is `notional` (ES points × size × point value).
+    fn add(&mut self, t: &TapeTrade, notional: f64, min_prices: u32) {
         if self.prints == 0 {
             self.first_ts = t.ts;
         }
@@ -197,7 +200,7 @@ impl Cluster {
             -1 => self.sells += 1,
             _ => {}
         }
-        self.notional += t.price * t.size as f64 * point_value;
+        self.notional += notional;
         if (self.prices.len() as u32) < min_prices && !self.prices.contains(&t.price) {
             self.prices.push(t.price);
         }
