@@ -1,11 +1,18 @@
 //! End-to-end pipeline speed on a full synthetic regular session (6.5 h from `spm-synth`):
 //! `spm-replay --speed 0 | spm-core --stdout` over NDJSON and over `--format bin`, with the
-//! peak memory of `spm-core`. Set SPM_BENCH_HOURS for a shorter session.
+//! peak memory of `spm-core`; then the engine alone on the same session's decoded events
+//! (decoded in chunks outside the timed region). Set SPM_BENCH_HOURS for a shorter session.
 
 mod support;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use spymaster::core::{Config, Engine};
+use spymaster::dbn::DbnEventReader;
+use spymaster::io::EventSource;
+use spymaster::replay::Merge;
 
 use support::{data_dir, mb, measure, rate};
 
@@ -94,6 +101,10 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(6.5);
     let files = session(hours);
+    if std::env::var_os("SPM_BENCH_ENGINE_ONLY").is_some() {
+        engine_alone(&files);
+        return;
+    }
     for (format, target) in [("ndjson", 200_000.0), ("bin", 2_000_000.0)] {
         let (events, replay, core) = pipeline(&files, format);
         let wall = replay.wall.max(core.wall);
@@ -105,4 +116,45 @@ fn main() {
             mb(replay.peak_rss)
         );
     }
+    engine_alone(&files);
+}
+
+/// The engine on the session's events, merged and decoded as `spm-replay` does, a chunk at a
+/// time; only `Engine::apply` is timed.
+fn engine_alone(files: &[PathBuf]) {
+    let chunk_len: usize = std::env::var("SPM_BENCH_CHUNK").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let readers = files
+        .iter()
+        .map(|p| DbnEventReader::open(p, "replay").expect("open session file"))
+        .collect();
+    let mut merge = Merge::new(readers);
+    let mut engine = Engine::new(Config::default());
+    let mut chunk = Vec::with_capacity(chunk_len);
+    let (mut events, mut snaps, mut busy) = (0u64, 0u64, Duration::ZERO);
+    loop {
+        chunk.clear();
+        while chunk.len() < chunk_len {
+            match merge.next_event().expect("session decodes") {
+                Some(ev) => chunk.push(ev),
+                None => break,
+            }
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        let start = Instant::now();
+        for ev in &chunk {
+            if let Some(snap) = engine.apply(ev) {
+                snaps += 1;
+                std::hint::black_box(snap);
+            }
+        }
+        busy += start.elapsed();
+        events += chunk.len() as u64;
+    }
+    println!(
+        "engine alone (session): {events} events in {:.2} s = {:>9.0} events/s (target >= 3000000), {snaps} snaps",
+        busy.as_secs_f64(),
+        rate(events, busy)
+    );
 }
