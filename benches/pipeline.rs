@@ -122,7 +122,10 @@ fn main() {
 /// The engine on the session's events, merged and decoded as `spm-replay` does, a chunk at a
 /// time; only `Engine::apply` is timed.
 fn engine_alone(files: &[PathBuf]) {
-    let chunk_len: usize = std::env::var("SPM_BENCH_CHUNK").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let chunk_len: usize = std::env::var("SPM_BENCH_CHUNK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
     let readers = files
         .iter()
         .map(|p| DbnEventReader::open(p, "replay").expect("open session file"))

@@ -145,6 +145,7 @@ pub fn run(
             return Ok(());
         }
         log.tick(engine, event.ts_event_ns());
+        source.recycle(event);
     }
     finish(sink)
 }

@@ -129,6 +129,17 @@ impl Symbols {
         }
         self.dated.get_for_ts(index_ts, instrument_id)
     }
+
+    /// The symbol of a record's instrument, dated by its `ts_recv` (or `ts_event` without one).
+    #[inline]
+    fn of_record(&self, instrument_id: u32, ts_event: u64, ts_recv: u64) -> Option<&String> {
+        let index_ts = if ts_recv != UNDEF_TIMESTAMP {
+            ts_recv
+        } else {
+            ts_event
+        };
+        self.get(instrument_id, index_ts)
+    }
 }
 
 /// The metadata's mappings as instrument id → real symbol, or an empty map where they do not
@@ -169,6 +180,8 @@ pub struct Mapper {
     warned_undefined: HashSet<u32>,
     /// Last sale time already emitted per instrument, for interval (bbo/cbbo) records.
     last_sale_ts: HashMap<u32, u64>,
+    /// A book image handed back by the consumer, reused (box and strings) by the next one.
+    spare: Option<Box<Mbp10>>,
 }
 
 const PRICE_SCALE: f64 = 1e9;
@@ -264,6 +277,14 @@ impl Mapper {
             options: HashMap::new(),
             warned_undefined: HashSet::new(),
             last_sale_ts: HashMap::new(),
+            spare: None,
+        }
+    }
+
+    /// Takes back an event the consumer is done with, to reuse its allocations.
+    pub fn recycle(&mut self, event: Event) {
+        if let Event::Mbp10(m) = event {
+            self.spare = Some(m);
         }
     }
 
@@ -357,23 +378,45 @@ impl Mapper {
 
     #[inline]
     fn symbol(&self, instrument_id: u32, ts_event: u64, ts_recv: u64) -> Option<String> {
-        let index_ts = if ts_recv != UNDEF_TIMESTAMP {
-            ts_recv
-        } else {
-            ts_event
-        };
-        self.symbols.get(instrument_id, index_ts).cloned()
+        self.symbols
+            .of_record(instrument_id, ts_event, ts_recv)
+            .cloned()
     }
 
     fn mbp10(&mut self, m: &Mbp10Msg) -> Outcome {
         if self.market != Market::Futures {
             return Outcome::Skip(reason::NON_FUTURES_MBP10);
         }
-        let Some(symbol) = self.symbol(m.hd.instrument_id, m.hd.ts_event, m.ts_recv) else {
+        let Some(symbol) = self
+            .symbols
+            .of_record(m.hd.instrument_id, m.hd.ts_event, m.ts_recv)
+        else {
             return Outcome::Skip(reason::NO_SYMBOL);
         };
-        let mut levels = [BookRow::EMPTY; BOOK_DEPTH];
-        for (row, l) in levels.iter_mut().zip(m.levels.iter()) {
+        // Filled in place in a recycled image when there is one: no allocation.
+        let mut out = match self.spare.take() {
+            Some(mut out) => {
+                out.source.clone_from(&self.source);
+                out.symbol.clone_from(symbol);
+                out
+            }
+            None => Box::new(Mbp10 {
+                ts_event_ns: 0,
+                ts_recv_ns: 0,
+                source: self.source.clone(),
+                symbol: symbol.clone(),
+                levels: [BookRow::EMPTY; BOOK_DEPTH],
+                is_snapshot: false,
+                seq: None,
+                action: None,
+                side: None,
+                price: None,
+                size: None,
+                flags: None,
+            }),
+        };
+        for (row, l) in out.levels.iter_mut().zip(m.levels.iter()) {
+            *row = BookRow::EMPTY;
             if l.bid_px != UNDEF_PRICE {
                 row.bid_px = price(l.bid_px);
                 row.bid_sz = l.bid_sz;
@@ -385,20 +428,16 @@ impl Mapper {
                 row.ask_ct = Some(l.ask_ct);
             }
         }
-        Outcome::Event(Event::Mbp10(Box::new(Mbp10 {
-            ts_event_ns: m.hd.ts_event,
-            ts_recv_ns: m.ts_recv,
-            source: self.source.clone(),
-            symbol,
-            levels,
-            is_snapshot: m.flags.is_snapshot(),
-            seq: Some(u64::from(m.sequence)),
-            action: Some(ch(m.action)),
-            side: Some(ch(m.side)),
-            price: price(m.price),
-            size: Some(m.size),
-            flags: Some(m.flags.raw()),
-        })))
+        out.ts_event_ns = m.hd.ts_event;
+        out.ts_recv_ns = m.ts_recv;
+        out.is_snapshot = m.flags.is_snapshot();
+        out.seq = Some(u64::from(m.sequence));
+        out.action = Some(ch(m.action));
+        out.side = Some(ch(m.side));
+        out.price = price(m.price);
+        out.size = Some(m.size);
+        out.flags = Some(m.flags.raw());
+        Outcome::Event(Event::Mbp10(out))
     }
 
     fn mbp1(&mut self, m: &Mbp1Msg) -> Outcome {

@@ -475,6 +475,10 @@ impl EventSource for DbnEventReader {
             message: e.kind.to_string(),
         })
     }
+
+    fn recycle(&mut self, event: Event) {
+        self.mapper.recycle(event);
+    }
 }
 
 #[cfg(test)]

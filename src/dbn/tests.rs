@@ -938,3 +938,31 @@ fn the_equity_definition_sample_names_its_instruments() {
     assert_eq!(defs.symbols.get(&6830).map(String::as_str), Some("MSFT"));
     assert!(defs.options.is_empty());
 }
+
+#[test]
+fn a_recycled_book_image_is_overwritten_completely() {
+    let Some(dir) = samples_dir() else { return };
+    let path = dir.join("test_data.mbp-10.v3.dbn.zst");
+    let fresh: Vec<Event> = DbnEventReader::open(&path, "replay")
+        .expect("open")
+        .map(|e| e.expect("event"))
+        .collect();
+    let mut reader = DbnEventReader::open(&path, "replay").expect("open");
+    let mut recycled = Vec::new();
+    while let Some(ev) = reader.next_event().expect("event") {
+        recycled.push(ev.to_json());
+        // Hand back a stale image whose every field differs from the next record's.
+        let Event::Mbp10(mut stale) = ev else {
+            panic!("not an mbp10")
+        };
+        stale.source = "a much longer source name".into();
+        stale.symbol = "NQZ5".into();
+        stale.levels = [BookRow::EMPTY; crate::event::BOOK_DEPTH];
+        stale.levels[9].bid_px = Some(1.0);
+        stale.seq = None;
+        stale.price = Some(f64::NAN);
+        EventSource::recycle(&mut reader, Event::Mbp10(stale));
+    }
+    let fresh: Vec<String> = fresh.iter().map(Event::to_json).collect();
+    assert_eq!(recycled, fresh);
+}

@@ -273,6 +273,8 @@ fn same_row(a: &BookRow, b: &BookRow) -> bool {
 #[derive(Debug, Default)]
 pub struct FrameDecoder {
     base: Option<BookBase>,
+    /// A book image handed back by the consumer, reused (box and strings) by the next delta.
+    spare: Option<Box<Mbp10>>,
 }
 
 impl FrameDecoder {
@@ -297,24 +299,50 @@ impl FrameDecoder {
         if mask >> BOOK_DEPTH != 0 {
             return Err(FrameError::BadMask(mask));
         }
-        let mut levels = base.levels;
-        for (i, row) in levels.iter_mut().enumerate() {
+        // Written in place into a recycled image when there is one: no allocation, and the
+        // rows are copied once in and once back to the base.
+        let mut m = match self.spare.take() {
+            Some(mut m) => {
+                m.source.clone_from(&base.source);
+                m.symbol.clone_from(&base.symbol);
+                m.levels = base.levels;
+                m
+            }
+            None => Box::new(Mbp10 {
+                ts_event_ns,
+                ts_recv_ns,
+                source: base.source.clone(),
+                symbol: base.symbol.clone(),
+                levels: base.levels,
+                is_snapshot: false,
+                seq: None,
+                action: None,
+                side: None,
+                price: None,
+                size: None,
+                flags: None,
+            }),
+        };
+        m.ts_event_ns = ts_event_ns;
+        m.ts_recv_ns = ts_recv_ns;
+        for (i, row) in m.levels.iter_mut().enumerate() {
             if mask & (1 << i) != 0 {
                 *row = r.row()?;
             }
         }
-        let m = Box::new(r.mbp10_tail(
-            ts_event_ns,
-            ts_recv_ns,
-            base.source.clone(),
-            base.symbol.clone(),
-            levels,
-        )?);
+        r.mbp10_tail_into(&mut m)?;
         if !r.0.is_empty() {
             return Err(FrameError::Trailing(r.0.len()));
         }
-        base.levels = levels;
+        base.levels = m.levels;
         Ok(Event::Mbp10(m))
+    }
+
+    /// Takes back an event the consumer is done with (see [`crate::io::EventSource::recycle`]).
+    pub fn recycle(&mut self, event: Event) {
+        if let Event::Mbp10(m) = event {
+            self.spare = Some(m);
+        }
     }
 }
 
@@ -451,6 +479,21 @@ impl<'a> Reader<'a> {
                 None
             },
         })
+    }
+    /// Reads the fields after the rows into an existing image.
+    fn mbp10_tail_into(&mut self, m: &mut Mbp10) -> Result<(), FrameError> {
+        m.is_snapshot = self.u8()? != 0;
+        m.seq = self.opt_u64()?;
+        m.action = self.opt_char()?;
+        m.side = self.opt_char()?;
+        m.price = self.opt_f64()?;
+        m.size = self.opt_u32()?;
+        m.flags = if self.u8()? != 0 {
+            Some(self.u8()?)
+        } else {
+            None
+        };
+        Ok(())
     }
     fn take(&mut self, n: usize) -> Result<&'a [u8], FrameError> {
         if self.0.len() < n {
@@ -691,6 +734,37 @@ pub(crate) mod tests {
                 .unwrap_err(),
             FrameError::NoBase
         );
+    }
+
+    #[test]
+    fn a_recycled_image_is_overwritten_completely() {
+        let Event::Mbp10(first) = sample_events()[1].clone() else {
+            unreachable!()
+        };
+        let mut next = first.clone();
+        next.ts_event_ns += 5;
+        next.levels[2].ask_sz += 1;
+        next.seq = None;
+        next.flags = None;
+        let (mut enc, mut buf) = (FrameEncoder::default(), Vec::new());
+        enc.encode(&Event::Mbp10(first.clone()), &mut buf);
+        let at = buf.len();
+        enc.encode(&Event::Mbp10(next.clone()), &mut buf);
+        // A stale image from elsewhere, every field different, handed back before the delta.
+        let mut stale = next.clone();
+        stale.ts_event_ns = 1;
+        stale.source = "a much longer source name".into();
+        stale.symbol = "NQZ5".into();
+        stale.levels = [BookRow::EMPTY; BOOK_DEPTH];
+        stale.seq = Some(99);
+        stale.flags = Some(1);
+        stale.action = None;
+        stale.price = Some(f64::NAN);
+        let mut dec = FrameDecoder::default();
+        dec.decode(&buf[4..at]).unwrap();
+        dec.recycle(Event::Mbp10(stale));
+        let back = dec.decode(&buf[at + 4..]).unwrap();
+        assert!(same(&back, &Event::Mbp10(next.clone())), "{back:?}");
     }
 
     #[test]

@@ -82,6 +82,12 @@ pub trait EventSource {
     /// The next event; `Ok(None)` at the end of the input. After a recoverable error the
     /// source can be called again.
     fn next_event(&mut self) -> Result<Option<Event>, SourceError>;
+
+    /// Hands back an event the caller is done with, so the source may reuse its allocations
+    /// for a later event (a hint: the default drops it).
+    fn recycle(&mut self, event: Event) {
+        drop(event);
+    }
 }
 
 /// Something events are written to, in order.
@@ -98,6 +104,9 @@ pub trait EventSink {
 impl<S: EventSource + ?Sized> EventSource for Box<S> {
     fn next_event(&mut self) -> Result<Option<Event>, SourceError> {
         (**self).next_event()
+    }
+    fn recycle(&mut self, event: Event) {
+        (**self).recycle(event)
     }
 }
 

@@ -256,6 +256,12 @@ impl<R: Read> EventSource for PipeSource<R> {
         }
         result
     }
+
+    fn recycle(&mut self, event: Event) {
+        if matches!(self.mode, Mode::Bin) {
+            self.frames.recycle(event);
+        }
+    }
 }
 
 /// Events written to a byte stream (stdout by default) in either pipe format.

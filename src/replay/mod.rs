@@ -47,6 +47,9 @@ pub struct Merge<S> {
     heap: BinaryHeap<Reverse<MergeKey>>,
     errors: Vec<SourceError>,
     primed: bool,
+    /// The input of the event returned last: the one that reads next, so recycled events go
+    /// back to it.
+    last_input: usize,
 }
 
 impl<S: EventSource> Merge<S> {
@@ -68,6 +71,7 @@ impl<S: EventSource> Merge<S> {
             inputs,
             errors: Vec::new(),
             primed: false,
+            last_input: 0,
         }
     }
 
@@ -149,6 +153,7 @@ impl<S: EventSource> EventSource for Merge<S> {
         let Some(Reverse(key)) = self.heap.pop() else {
             return Ok(None);
         };
+        self.last_input = key.input;
         let input = &mut self.inputs[key.input];
         let event = input.batch[(key.record - input.base) as usize].take();
         input.outstanding -= 1;
@@ -156,6 +161,12 @@ impl<S: EventSource> EventSource for Merge<S> {
             self.refill(key.input);
         }
         Ok(event)
+    }
+
+    fn recycle(&mut self, event: Event) {
+        if let Some(input) = self.inputs.get_mut(self.last_input) {
+            input.source.recycle(event);
+        }
     }
 }
 
@@ -366,6 +377,7 @@ pub fn run(
             Err(e) => return Err(e.into()),
         }
         counts[event.kind() as usize] += 1;
+        source.recycle(event);
         summary.first_ts.get_or_insert(ts);
         summary.last_ts = Some(ts);
         n += 1;
