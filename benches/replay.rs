@@ -27,6 +27,7 @@ fn main() {
     let file = large_mbp10(&samples.join("test_data.mbp-10.dbn"), records);
     let replay = env!("CARGO_BIN_EXE_spm-replay");
     println!("input: {} ({records} MBP-10 records)", file.display());
+    support::warm_page_cache(std::slice::from_ref(&file));
 
     let ours = measure(
         Command::new(replay)

@@ -49,6 +49,16 @@ pub fn data_dir() -> PathBuf {
     dir
 }
 
+/// Reads `files` once so every measured run finds them in the page cache (the first run
+/// would otherwise also measure the disk).
+pub fn warm_page_cache(files: &[PathBuf]) {
+    for f in files {
+        let mut file = std::fs::File::open(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        std::io::copy(&mut file, &mut std::io::sink())
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+    }
+}
+
 pub fn rate(n: u64, wall: Duration) -> f64 {
     n as f64 / wall.as_secs_f64()
 }
