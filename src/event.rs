@@ -176,7 +176,8 @@ fn book_rows<'de, D: Deserializer<'de>>(d: D) -> Result<[BookRow; BOOK_DEPTH], D
 }
 
 /// An MBP-10 book image of a futures contract, with the change that produced it when known.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// (The default is a blank image: empty book, no symbol.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Mbp10 {
     pub ts_event_ns: u64,
     pub ts_recv_ns: u64,

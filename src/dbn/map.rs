@@ -13,9 +13,7 @@ use ::dbn::{
     UNDEF_TIMESTAMP, rtype,
 };
 
-use crate::event::{
-    BOOK_DEPTH, BookRow, Event, FuturesTrade, Mbp10, OptionTrade, StockQuote, StockTrade,
-};
+use crate::event::{BookRow, Event, FuturesTrade, Mbp10, OptionTrade, StockQuote, StockTrade};
 
 /// Skip reasons (the keys of [`crate::dbn::DbnEventReader::skipped`]).
 pub mod reason {
@@ -394,27 +392,9 @@ impl Mapper {
             return Outcome::Skip(reason::NO_SYMBOL);
         };
         // Filled in place in a recycled image when there is one: no allocation.
-        let mut out = match self.spare.take() {
-            Some(mut out) => {
-                out.source.clone_from(&self.source);
-                out.symbol.clone_from(symbol);
-                out
-            }
-            None => Box::new(Mbp10 {
-                ts_event_ns: 0,
-                ts_recv_ns: 0,
-                source: self.source.clone(),
-                symbol: symbol.clone(),
-                levels: [BookRow::EMPTY; BOOK_DEPTH],
-                is_snapshot: false,
-                seq: None,
-                action: None,
-                side: None,
-                price: None,
-                size: None,
-                flags: None,
-            }),
-        };
+        let mut out = self.spare.take().unwrap_or_default();
+        out.source.clone_from(&self.source);
+        out.symbol.clone_from(symbol);
         for (row, l) in out.levels.iter_mut().zip(m.levels.iter()) {
             *row = BookRow::EMPTY;
             if l.bid_px != UNDEF_PRICE {

@@ -301,28 +301,10 @@ impl FrameDecoder {
         }
         // Written in place into a recycled image when there is one: no allocation, and the
         // rows are copied once in and once back to the base.
-        let mut m = match self.spare.take() {
-            Some(mut m) => {
-                m.source.clone_from(&base.source);
-                m.symbol.clone_from(&base.symbol);
-                m.levels = base.levels;
-                m
-            }
-            None => Box::new(Mbp10 {
-                ts_event_ns,
-                ts_recv_ns,
-                source: base.source.clone(),
-                symbol: base.symbol.clone(),
-                levels: base.levels,
-                is_snapshot: false,
-                seq: None,
-                action: None,
-                side: None,
-                price: None,
-                size: None,
-                flags: None,
-            }),
-        };
+        let mut m = self.spare.take().unwrap_or_default();
+        m.source.clone_from(&base.source);
+        m.symbol.clone_from(&base.symbol);
+        m.levels = base.levels;
         m.ts_event_ns = ts_event_ns;
         m.ts_recv_ns = ts_recv_ns;
         for (i, row) in m.levels.iter_mut().enumerate() {
