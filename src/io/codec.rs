@@ -443,24 +443,16 @@ impl<'a> Reader<'a> {
         symbol: String,
         levels: [BookRow; BOOK_DEPTH],
     ) -> Result<Mbp10, FrameError> {
-        Ok(Mbp10 {
+        let mut m = Mbp10 {
             ts_event_ns,
             ts_recv_ns,
             source,
             symbol,
             levels,
-            is_snapshot: self.u8()? != 0,
-            seq: self.opt_u64()?,
-            action: self.opt_char()?,
-            side: self.opt_char()?,
-            price: self.opt_f64()?,
-            size: self.opt_u32()?,
-            flags: if self.u8()? != 0 {
-                Some(self.u8()?)
-            } else {
-                None
-            },
-        })
+            ..Mbp10::default()
+        };
+        self.mbp10_tail_into(&mut m)?;
+        Ok(m)
     }
     /// Reads the fields after the rows into an existing image.
     fn mbp10_tail_into(&mut self, m: &mut Mbp10) -> Result<(), FrameError> {
