@@ -4,7 +4,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default:
     @just --list
 
-# Install what the tests need (nats-server, Databento's Python decoder) and run every test.
+# Install what the tests need (the pinned nats-server, Databento's Python decoder) and run every test.
 test *args:
     scripts/test {{args}}
 
@@ -35,7 +35,7 @@ up:
     scripts/install-test-deps
     cargo build --release -q
     store=$(mktemp -d)
-    nats-server -js -sd "$store" -a 127.0.0.1 -p 4222 >/dev/null 2>&1 & nats=$!
+    scripts/nats-server -js -sd "$store" -a 127.0.0.1 -p 4222 >/dev/null 2>&1 & nats=$!
     trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$store"' EXIT
     sleep 1
     target/release/spm-core --input nats 2>core.log & 

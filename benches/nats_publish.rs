@@ -1,18 +1,33 @@
-//! Publishes 500 000 MBP-10 events through `NatsSink` to a JetStream file-storage stream on a
-//! local `nats-server` it starts itself, and prints the rate.
+//! Replay to JetStream at full speed, side by side with the server's own ceiling, in one run:
 //!
-//! Then the server's own ceiling on this machine: a minimal client publishing fixed 1 KB
-//! payloads (the size of an MBP-10 line) with no JSON work at all, once as the sink does (a
-//! `Nats-Msg-Id` and an ack per message), once with ids and no acks, once with neither.
+//! 1. `spm-replay --speed 0 --output nats` of the full synthetic 6.5 h session (`spm-synth`,
+//!    SPM_BENCH_HOURS for a shorter one) into the `MARKET_DATA` stream with the settings
+//!    `just up` uses (file storage, async persistence, fast-ingest batches): events/s and the
+//!    replay's peak memory;
+//! 2. the ceiling: a bare client publishing the very same JSON payloads (read from an NDJSON
+//!    copy of the session, made outside the timed region) with the same protocol — fast-ingest
+//!    batches of 10 000, flow 500, a window of 4 096, the same headers — and no decoding or
+//!    JSON work at all: messages/s, and our share of it;
+//! 3. for reference, the low-rate path: 200 000 events through `NatsSink` (an acked publish with
+//!    a `Nats-Msg-Id` per event).
+//!
+//! Targets: replay ≥ 200 000 events/s and ≥ 80 % of the ceiling.
 
-use std::time::Instant;
+mod support;
 
-use spymaster::bus::testing::{NatsServer, synthetic_mbp10};
-use spymaster::bus::{Bus, BusConfig, SinkSettings};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use spymaster::bus::testing::{NATS_SERVER_VERSION, NatsServer, synthetic_mbp10};
+use spymaster::bus::{Bus, BusConfig, MARKET_DATA_STREAM, SinkSettings};
 use spymaster::io::EventSink;
 
+use support::{data_dir, mb, measure, rate, session};
+
 /// User + system CPU seconds of a process so far (Linux `/proc`; `None` elsewhere).
-fn cpu_secs(pid: &str) -> Option<f64> {
+fn cpu_secs(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which is parenthesised and may hold spaces.
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -21,123 +36,261 @@ fn cpu_secs(pid: &str) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
+fn delete_stream(bus: &Bus, name: &str) {
+    let client = bus.client().clone();
+    let _ = bus
+        .runtime()
+        .block_on(async move { async_nats::jetstream::new(client).delete_stream(name).await });
+}
+
+/// The session as NDJSON, the payloads the replay publishes, made once.
+fn ndjson_copy(files: &[PathBuf], hours: f64) -> PathBuf {
+    let path = data_dir().join(format!("session-{hours}h.ndjson"));
+    if !path.exists() {
+        println!("writing the session's JSON payloads to {}", path.display());
+        let tmp = path.with_extension("tmp");
+        let ok = Command::new(env!("CARGO_BIN_EXE_spm-replay"))
+            .args(["--speed", "0", "--output", "stdout"])
+            .args(files)
+            .stdout(std::fs::File::create(&tmp).expect("create ndjson"))
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "spm-replay to NDJSON failed");
+        std::fs::rename(&tmp, &path).expect("rename ndjson");
+    }
+    path
+}
+
 fn main() -> anyhow::Result<()> {
-    let n: u64 = std::env::var("SPM_BENCH_EVENTS")
+    let hours: f64 = std::env::var("SPM_BENCH_HOURS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(500_000);
-    let Some(server) = NatsServer::start() else {
-        return Ok(());
-    };
-    let bus = Bus::connect(&BusConfig::new(server.url()))?;
-    let events: Vec<_> = (0..n).map(synthetic_mbp10).collect();
+        .unwrap_or(6.5);
+    let files = session(hours);
+    support::warm_page_cache(&files);
+    let mut server = NatsServer::start();
+    let url = server.url();
+    println!("nats-server {NATS_SERVER_VERSION}, JetStream file storage, {hours} h session");
+
+    // 1. Our replay, as a user runs it.
+    let server_pid = server.pid().unwrap_or(0);
+    let server0 = cpu_secs(server_pid);
+    let run = measure(
+        Command::new(env!("CARGO_BIN_EXE_spm-replay"))
+            .args(["--speed", "0", "--output", "nats", "--nats-url", &url])
+            .args(&files)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    anyhow::ensure!(run.status.success(), "spm-replay --output nats failed");
+    let server_cpu = cpu_secs(server_pid).zip(server0).map(|(b, a)| b - a);
+    let bus = Bus::connect(&BusConfig::new(&url))?;
+    let events = bus.stream_message_count(MARKET_DATA_STREAM)?;
+    let ours = rate(events, run.wall);
+    println!(
+        "spm-replay -> JetStream : {events} events in {:.2} s = {ours:>9.0} events/s (peak RSS {:.1} MB; nats-server CPU {:.1} us/event; target >= 200 000/s)",
+        run.wall.as_secs_f64(),
+        mb(run.peak_rss),
+        server_cpu.map_or(f64::NAN, |c| c * 1e6 / events as f64),
+    );
+    delete_stream(&bus, MARKET_DATA_STREAM);
+    drop(bus);
+
+    // 2. The bare ceiling on the same payloads, on a fresh server with the same settings.
+    let payloads = ndjson_copy(&files, hours);
+    support::warm_page_cache(std::slice::from_ref(&payloads));
+    server.kill_and_restart().map_err(anyhow::Error::msg)?;
+    let bus = Bus::connect(&BusConfig::new(&url))?;
+    bus.ensure_streams()?;
+    let server0 = cpu_secs(server.pid().unwrap_or(0));
+    let (sent, secs) = bare_fast_ingest(&bus, &payloads)?;
+    let server_cpu = cpu_secs(server.pid().unwrap_or(0))
+        .zip(server0)
+        .map(|(b, a)| b - a);
+    let stored = bus.stream_message_count(MARKET_DATA_STREAM)?;
+    anyhow::ensure!(stored == sent, "stream holds {stored}, sent {sent}");
+    anyhow::ensure!(
+        sent == events,
+        "payloads {sent} != replayed events {events}"
+    );
+    let ceiling = sent as f64 / secs;
+    println!(
+        "bare client, same protocol: {sent} msgs in {secs:.2} s = {ceiling:>9.0} msgs/s (nats-server CPU {:.1} us/msg)",
+        server_cpu.map_or(f64::NAN, |c| c * 1e6 / sent as f64),
+    );
+    println!(
+        "spm-replay / ceiling    : {:.1} % (target >= 80 %)",
+        100.0 * ours / ceiling
+    );
+    delete_stream(&bus, MARKET_DATA_STREAM);
+
+    // 3. The low-rate path, for reference.
+    let n = 200_000;
+    let batch: Vec<_> = (0..n).map(synthetic_mbp10).collect();
     let mut sink = bus.sink(SinkSettings::default())?;
-    let server_pid = server.pid().map(|p| p.to_string()).unwrap_or_default();
-    let (client0, server0) = (cpu_secs("self"), cpu_secs(&server_pid));
     let start = Instant::now();
-    for ev in &events {
+    for ev in &batch {
         sink.send(ev)?;
     }
     sink.finish()?;
-    let secs = start.elapsed().as_secs_f64();
-    let (client1, server1) = (cpu_secs("self"), cpu_secs(&server_pid));
-    let stored = bus.stream_message_count(spymaster::bus::MARKET_DATA_STREAM)?;
-    anyhow::ensure!(stored == n, "stream holds {stored} messages, expected {n}");
     println!(
-        "nats publish: {n} events in {secs:.2} s = {:.0} events/s",
-        n as f64 / secs
+        "NatsSink (ack + msg id per event): {:>9.0} events/s",
+        rate(n, start.elapsed())
     );
-    if let (Some(c0), Some(c1), Some(s0), Some(s1)) = (client0, client1, server0, server1) {
-        println!(
-            "cpu per event: client {:.1} us, nats-server {:.1} us",
-            (c1 - c0) * 1e6 / n as f64,
-            (s1 - s0) * 1e6 / n as f64
-        );
-    }
-    for (ids, acks) in [(true, true), (true, false), (false, false)] {
-        let (rate, server_us) = ceiling(&bus, &server_pid, n.min(300_000), ids, acks)?;
-        println!(
-            "server ceiling, bare 1 KB publishes (msg id {}, ack {}): {rate:>7.0} msgs/s, nats-server {server_us:.1} us/msg",
-            if ids { "yes" } else { "no " },
-            if acks { "yes" } else { "no " },
-        );
-    }
-    drop(server);
     Ok(())
 }
 
-/// Publishes `n` fixed payloads to a fresh file-storage stream; returns (messages/s, server
-/// CPU µs per message). Without acks, the end is when the stream holds all `n`.
-fn ceiling(
-    bus: &Bus,
-    server_pid: &str,
-    n: u64,
-    ids: bool,
-    acks: bool,
-) -> anyhow::Result<(f64, f64)> {
-    use async_nats::jetstream::{self, stream};
+/// Publishes every line of `path` as fast-ingest batches to its subject; returns the messages
+/// sent and the seconds from the first publish to the last commit's PubAck. Built like the
+/// sink — this thread reads, a task on the bus runtime publishes — minus decoding and JSON.
+fn bare_fast_ingest(bus: &Bus, path: &Path) -> anyhow::Result<(u64, f64)> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<(&'static str, bytes::Bytes)>>(16);
+    let task = bus
+        .runtime()
+        .spawn(bare_publisher(bus.client().clone(), rx));
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    let mut line = Vec::with_capacity(2048);
+    let mut chunk = Vec::with_capacity(256);
+    let started = Instant::now();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        chunk.push((subject_of(&line)?, bytes::Bytes::copy_from_slice(&line)));
+        if chunk.len() == 256 {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(256));
+            tx.blocking_send(full)
+                .map_err(|_| anyhow::anyhow!("publisher stopped"))?;
+        }
+    }
+    if !chunk.is_empty() {
+        tx.blocking_send(chunk)
+            .map_err(|_| anyhow::anyhow!("publisher stopped"))?;
+    }
+    drop(tx);
+    let sent = bus.runtime().block_on(task)??;
+    Ok((sent, started.elapsed().as_secs_f64()))
+}
+
+async fn bare_publisher(
+    client: async_nats::Client,
+    mut rx: tokio::sync::mpsc::Receiver<Vec<(&'static str, bytes::Bytes)>>,
+) -> anyhow::Result<u64> {
     use futures::StreamExt;
-    use std::time::Duration;
-    let client = bus.client().clone();
-    bus.runtime().block_on(async move {
-        let js = jetstream::new(client.clone());
-        let _ = js.delete_stream("CEILING").await;
-        let mut s = js
-            .create_stream(stream::Config {
-                name: "CEILING".into(),
-                subjects: vec!["ceiling.>".into()],
-                storage: stream::StorageType::File,
-                duplicate_window: Duration::from_secs(120),
-                ..Default::default()
-            })
-            .await?;
-        let inbox = client.new_inbox();
-        let mut replies = client.subscribe(format!("{inbox}.*")).await?;
-        let payload = bytes::Bytes::from(vec![b'x'; 1050]);
-        let server0 = cpu_secs(server_pid);
-        let start = Instant::now();
-        let mut acked = 0u64;
-        for i in 0..n {
-            while acks && i - acked >= 4096 {
-                replies.next().await;
-                acked += 1;
+    const BATCH: u64 = 10_000;
+    const WINDOW: u64 = 4096;
+    let inbox = client.new_inbox();
+    let writer = inbox.rsplit('.').next().unwrap_or("w").to_string();
+    let prefix = format!("{inbox}.{writer}");
+    let mut replies = client.subscribe(format!("{inbox}.>")).await?;
+    let (mut sent, mut confirmed, mut commits_pending) = (0u64, 0u64, 0u32);
+    let (mut batch_no, mut seq, mut base) = (0u64, 0u64, 0u64);
+    let mut last_subject = "market.futures.mbp10";
+    // Every reply: a flow ack (batch k stored up to its sequence N, so every message up to
+    // k * BATCH + N: only the last batch is short) or a commit's PubAck.
+    let on_reply =
+        |m: async_nats::Message, confirmed: &mut u64, pending: &mut u32| -> anyhow::Result<()> {
+            let v: serde_json::Value = serde_json::from_slice(&m.payload)?;
+            anyhow::ensure!(v.get("error").is_none(), "server error: {v}");
+            let k: u64 = m
+                .subject
+                .as_str()
+                .strip_prefix(prefix.as_str())
+                .and_then(|r| r.split('.').next())
+                .and_then(|k| k.parse().ok())
+                .ok_or_else(|| anyhow::anyhow!("reply on {}", m.subject))?;
+            let n = match v.get("type").and_then(|t| t.as_str()) {
+                Some("ack") => v["seq"].as_u64().unwrap_or(0),
+                Some(other) => anyhow::bail!("unexpected {other}: {v}"),
+                None => {
+                    *pending -= 1;
+                    v["count"].as_u64().unwrap_or(0)
+                }
+            };
+            *confirmed = (*confirmed).max(k * BATCH + n);
+            Ok(())
+        };
+    while let Some(chunk) = rx.recv().await {
+        for (subject, payload) in chunk {
+            while sent - confirmed >= WINDOW {
+                let m = replies
+                    .next()
+                    .await
+                    .ok_or_else(|| anyhow::anyhow!("replies ended"))?;
+                on_reply(m, &mut confirmed, &mut commits_pending)?;
             }
+            seq += 1;
+            let op = if seq == BATCH {
+                2
+            } else if seq == 1 {
+                0
+            } else {
+                1
+            };
             let mut headers = async_nats::HeaderMap::new();
-            if ids {
+            headers.insert("Spm-Pos", format!("bench {sent}").as_str());
+            headers.insert("Spm-Writer", writer.as_str());
+            if seq == 1 {
                 headers.insert(
-                    async_nats::header::NATS_MESSAGE_ID,
-                    format!("1764000000{i:09}-0-0123456789abcdef").as_str(),
+                    async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
+                    base.to_string().as_str(),
                 );
             }
-            if acks {
-                client
-                    .publish_with_reply_and_headers(
-                        "ceiling.m",
-                        format!("{inbox}.{i}"),
-                        headers,
-                        payload.clone(),
-                    )
-                    .await?;
-            } else {
-                client
-                    .publish_with_headers("ceiling.m", headers, payload.clone())
-                    .await?;
+            let reply = format!("{inbox}.{writer}{batch_no}.500.fail.{seq}.{op}.$FI");
+            client
+                .publish_with_reply_and_headers(subject, reply, headers, payload)
+                .await?;
+            last_subject = subject;
+            sent += 1;
+            if seq == BATCH {
+                commits_pending += 1;
+                base += seq;
+                batch_no += 1;
+                seq = 0;
             }
         }
-        client.flush().await?;
-        while acks && acked < n {
-            replies.next().await;
-            acked += 1;
-        }
-        while s.info().await?.state.messages < n {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        let secs = start.elapsed().as_secs_f64();
-        let server_us = match (server0, cpu_secs(server_pid)) {
-            (Some(a), Some(b)) => (b - a) * 1e6 / n as f64,
-            _ => f64::NAN,
-        };
-        js.delete_stream("CEILING").await?;
-        Ok((n as f64 / secs, server_us))
+    }
+    if seq > 0 {
+        // End of input: commit the open batch without a message.
+        let reply = format!("{inbox}.{writer}{batch_no}.500.fail.{}.3.$FI", seq + 1);
+        client
+            .publish_with_reply_and_headers(
+                last_subject,
+                reply,
+                async_nats::HeaderMap::new(),
+                bytes::Bytes::new(),
+            )
+            .await?;
+        commits_pending += 1;
+    }
+    while commits_pending > 0 {
+        let m = tokio::time::timeout(Duration::from_secs(30), replies.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("replies ended"))?;
+        on_reply(m, &mut confirmed, &mut commits_pending)?;
+    }
+    Ok(sent)
+}
+
+/// The subject of a JSON event line, from its leading `type`.
+fn subject_of(line: &[u8]) -> anyhow::Result<&'static str> {
+    use spymaster::event::subject;
+    let rest = line
+        .strip_prefix(br#"{"type":""#)
+        .ok_or_else(|| anyhow::anyhow!("a line without a leading type"))?;
+    let kind = &rest[..rest.iter().position(|&b| b == b'"').unwrap_or(0)];
+    Ok(match kind {
+        b"futures_trade" => subject::FUTURES_TRADES,
+        b"mbp10" => subject::FUTURES_MBP10,
+        b"option_trade" => subject::OPTIONS_TRADES,
+        b"stock_trade" => subject::STOCKS_TRADES,
+        b"stock_quote" => subject::STOCKS_QUOTES,
+        other => anyhow::bail!("unknown type {}", String::from_utf8_lossy(other)),
     })
 }

@@ -15,34 +15,7 @@ use spymaster::dbn::DbnEventReader;
 use spymaster::io::EventSource;
 use spymaster::replay::Merge;
 
-use support::{data_dir, mb, measure, rate};
-
-fn session(hours: f64) -> Vec<PathBuf> {
-    let dir = data_dir().join(format!("session-{hours}h"));
-    let done = dir.join(".complete");
-    if !done.exists() {
-        println!(
-            "generating a {hours} h synthetic session into {}",
-            dir.display()
-        );
-        let status = Command::new(env!("CARGO_BIN_EXE_spm-synth"))
-            .args(["--seed", "7", "--start", "09:30", "--duration"])
-            .arg(format!("{}", (hours * 3600.0).round() as u64))
-            .arg("--out-dir")
-            .arg(&dir)
-            .status()
-            .expect("spm-synth");
-        assert!(status.success(), "spm-synth failed");
-        std::fs::write(&done, b"").expect("marker");
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("session dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.to_string_lossy().contains(".dbn"))
-        .collect();
-    files.sort();
-    files
-}
+use support::{mb, measure, rate, session};
 
 /// Runs `spm-replay ARGS FILES | spm-core --stdout > /dev/null`; returns (events, core run).
 fn pipeline(files: &[PathBuf], format: &str) -> (u64, support::Measured, support::Measured) {

@@ -141,10 +141,7 @@ fn official_cli() -> Option<PathBuf> {
 
 /// Replays 1 000 000 records to a real JetStream (file storage) and reports the rate.
 fn nats_replay(samples: &Path, replay: &str) {
-    let Some(server) = spymaster::bus::testing::NatsServer::start() else {
-        println!("nats-server not installed: NATS replay skipped");
-        return;
-    };
+    let server = spymaster::bus::testing::NatsServer::start();
     let records = 1_000_000;
     let file = large_mbp10(&samples.join("test_data.mbp-10.dbn"), records);
     let run = measure(

@@ -23,7 +23,7 @@ _spm__replay() {
 
     case "${cmd}" in
         spm__replay)
-            opts="-h -V --speed --start --end --output --format --source --nats-url --nats-creds --nats-token --nats-user --nats-password --nats-ca --nats-cert --nats-key --nats-connect-wait --stream-storage --stream-max-age --stream-duplicate-window --stream-max-bytes --help --version"
+            opts="-h -V --speed --start --end --output --format --source --republish --nats-url --nats-creds --nats-token --nats-user --nats-password --nats-ca --nats-cert --nats-key --nats-connect-wait --stream-storage --stream-max-age --stream-duplicate-window --stream-max-bytes --stream-persist-mode --stream-allow-batched --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -103,6 +103,14 @@ _spm__replay() {
                     ;;
                 --stream-max-bytes)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stream-persist-mode)
+                    COMPREPLY=($(compgen -W "default async" -- "${cur}"))
+                    return 0
+                    ;;
+                --stream-allow-batched)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
                     return 0
                     ;;
                 *)

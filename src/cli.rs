@@ -5,10 +5,11 @@ use std::process::ExitCode;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Logs to stderr through `tracing`, filtered by `RUST_LOG` (default `info`).
+/// Logs to stderr through `tracing`, filtered by `RUST_LOG` (default `info`, with the NATS
+/// client's own chatter from `warn` up: the bus logs connection changes itself).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

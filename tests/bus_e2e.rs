@@ -107,9 +107,7 @@ fn read_n(source: &mut impl EventSource, n: usize, limit: Duration) -> Vec<Event
 
 #[test]
 fn published_events_read_back_identical_and_in_order_and_a_rerun_is_deduplicated() {
-    let Some(server) = NatsServer::start() else {
-        return;
-    };
+    let server = NatsServer::start();
     let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
     let mut events = market_events(100_000);
     // Two identical events in one run are both kept (they differ by their index).
@@ -155,9 +153,7 @@ fn published_events_read_back_identical_and_in_order_and_a_rerun_is_deduplicated
 
 #[test]
 fn signals_go_to_their_own_stream_and_a_source_sees_only_new_messages_by_default() {
-    let Some(server) = NatsServer::start() else {
-        return;
-    };
+    let server = NatsServer::start();
     let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
     let mut sink = bus.sink(SinkSettings::default()).unwrap();
     sink.send(&signals(0)).unwrap();
@@ -175,9 +171,7 @@ fn signals_go_to_their_own_stream_and_a_source_sees_only_new_messages_by_default
 
 #[test]
 fn a_bad_payload_is_a_recoverable_error_with_its_subject_and_sequence() {
-    let Some(server) = NatsServer::start() else {
-        return;
-    };
+    let server = NatsServer::start();
     let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
     bus.ensure_streams().unwrap();
     let client = bus.client().clone();
@@ -214,9 +208,7 @@ fn a_bad_payload_is_a_recoverable_error_with_its_subject_and_sequence() {
 
 #[test]
 fn killing_the_server_while_publishing_gives_an_error_in_bounded_time() {
-    let Some(mut server) = NatsServer::start() else {
-        return;
-    };
+    let mut server = NatsServer::start();
     let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
     let settings = SinkSettings {
         ack_timeout: Duration::from_millis(500),
@@ -267,9 +259,7 @@ fn killing_the_server_while_publishing_gives_an_error_in_bounded_time() {
 
 #[test]
 fn spm_tap_from_start_prints_exactly_the_published_json_lines() {
-    let Some(server) = NatsServer::start() else {
-        return;
-    };
+    let server = NatsServer::start();
     let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
     let events = market_events(3_000);
     let mut sink = bus.sink(SinkSettings::default()).unwrap();
@@ -331,9 +321,7 @@ fn spm_tap_rejects_bad_usage_with_exit_code_2() {
 
 #[test]
 fn spm_tap_exits_0_on_sigint_and_sigterm() {
-    let Some(server) = NatsServer::start() else {
-        return;
-    };
+    let server = NatsServer::start();
     for signal in ["-INT", "-TERM"] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_spm-tap"))
             .args(["--format", "table", "levels.signals"])
@@ -365,9 +353,7 @@ fn spm_tap_exits_0_on_sigint_and_sigterm() {
 
 #[test]
 fn a_server_restart_while_publishing_loses_nothing_and_duplicates_nothing() {
-    let Some(mut server) = NatsServer::start() else {
-        return;
-    };
+    let mut server = NatsServer::start();
     let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
     let settings = SinkSettings {
         ack_timeout: Duration::from_millis(1000),
@@ -399,9 +385,7 @@ fn a_server_restart_while_publishing_loses_nothing_and_duplicates_nothing() {
 
 #[test]
 fn an_existing_stream_with_other_settings_is_used_as_it_is() {
-    let Some(server) = NatsServer::start() else {
-        return;
-    };
+    let server = NatsServer::start();
     let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
     let client = bus.client().clone();
     bus.runtime().block_on(async {
@@ -434,9 +418,7 @@ fn an_existing_stream_with_other_settings_is_used_as_it_is() {
 
 #[test]
 fn a_subject_outside_the_streams_is_read_through_core_nats() {
-    let Some(server) = NatsServer::start() else {
-        return;
-    };
+    let server = NatsServer::start();
     let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
     let mut source = bus
         .raw_source(&["sandbox.events".to_string()], SourceOptions::default())
@@ -459,9 +441,7 @@ fn a_subject_outside_the_streams_is_read_through_core_nats() {
 
 #[test]
 fn publishing_where_no_stream_captures_the_subject_fails_after_the_retries() {
-    let Some(server) = NatsServer::start() else {
-        return;
-    };
+    let server = NatsServer::start();
     let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
     let mut sink = bus
         .sink(SinkSettings {
@@ -477,4 +457,102 @@ fn publishing_where_no_stream_captures_the_subject_fails_after_the_retries() {
     assert!(err.contains("no JetStream stream captures"), "{err}");
     assert!(err.contains("after 3 attempts"), "{err}");
     assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn bulk_publishing_resumes_after_what_the_stream_holds_of_the_same_input() {
+    use spymaster::bus::BatchSettings;
+    let server = NatsServer::start();
+    let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
+    let events = market_events(25_000);
+
+    // A first run of 10 003 events: one full batch and three more.
+    let mut first = bus.batch_sink(BatchSettings::new("day1")).unwrap();
+    assert_eq!(first.resume_point(), 0);
+    for ev in &events[..10_003] {
+        first.send(ev).unwrap();
+    }
+    first.finish().unwrap();
+    drop(first);
+    assert_eq!(
+        bus.stream_message_count(MARKET_DATA_STREAM).unwrap(),
+        10_003
+    );
+
+    // The same input resumes after them; the caller sends from there on.
+    let mut again = bus.batch_sink(BatchSettings::new("day1")).unwrap();
+    assert_eq!(again.resume_point(), 10_003);
+    for ev in &events[10_003..] {
+        again.send(ev).unwrap();
+    }
+    again.finish().unwrap();
+    drop(again);
+    assert_eq!(
+        bus.stream_message_count(MARKET_DATA_STREAM).unwrap(),
+        events.len() as u64
+    );
+
+    // Another input starts from its beginning; `resume: false` does too.
+    let other = bus.batch_sink(BatchSettings::new("day2")).unwrap();
+    assert_eq!(other.resume_point(), 0);
+    drop(other);
+    let republish = bus
+        .batch_sink(BatchSettings {
+            resume: false,
+            ..BatchSettings::new("day1")
+        })
+        .unwrap();
+    assert_eq!(republish.resume_point(), 0);
+    drop(republish);
+
+    // What was stored reads back as it was sent, and carries its positions.
+    let mut source = bus
+        .source(
+            &["market.>".to_string()],
+            SourceOptions {
+                from_start: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let back = read_n(&mut source, events.len(), Duration::from_secs(120));
+    for (i, (a, b)) in events.iter().zip(&back).enumerate() {
+        assert_eq!(a.to_json(), b.to_json(), "event {i} differs");
+    }
+    common::nats::assert_exactly_once_in_order(
+        &common::nats::stored_positions(&server.url(), MARKET_DATA_STREAM),
+        events.len() as u64,
+    );
+}
+
+#[test]
+fn a_stream_without_batched_publishing_is_used_event_by_event_with_a_warning() {
+    use spymaster::io::PipeFormat;
+    use spymaster::wiring::{OutputTarget, Publishing, open_sink};
+    let server = NatsServer::start();
+    let mut cfg = BusConfig::new(server.url());
+    cfg.streams.allow_batched = false;
+    let bus = Bus::connect(&cfg).unwrap();
+    bus.ensure_streams().unwrap();
+    assert!(matches!(
+        bus.batch_sink(spymaster::bus::BatchSettings::new("x")),
+        Err(spymaster::bus::BusError::BatchDisabled { .. })
+    ));
+    // The default settings would create it with batches on, but it exists: used as it is.
+    let mut sink = open_sink(
+        OutputTarget::Nats,
+        PipeFormat::Ndjson,
+        &BusConfig::new(server.url()),
+        false,
+        Publishing::Bulk {
+            input: "x".into(),
+            resume: true,
+        },
+    )
+    .unwrap();
+    for ev in market_events(1_000) {
+        sink.send(&ev).unwrap();
+    }
+    sink.finish().unwrap();
+    assert_eq!(bus.stream_message_count(MARKET_DATA_STREAM).unwrap(), 1_000);
 }

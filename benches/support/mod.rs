@@ -66,3 +66,32 @@ pub fn rate(n: u64, wall: Duration) -> f64 {
 pub fn mb(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
+
+/// The files of a synthetic regular session of `hours` from `spm-synth` (seed 7, from 09:30),
+/// generated once into the benchmark data folder.
+pub fn session(hours: f64) -> Vec<PathBuf> {
+    let dir = data_dir().join(format!("session-{hours}h"));
+    let done = dir.join(".complete");
+    if !done.exists() {
+        println!(
+            "generating a {hours} h synthetic session into {}",
+            dir.display()
+        );
+        let status = Command::new(env!("CARGO_BIN_EXE_spm-synth"))
+            .args(["--seed", "7", "--start", "09:30", "--duration"])
+            .arg(format!("{}", (hours * 3600.0).round() as u64))
+            .arg("--out-dir")
+            .arg(&dir)
+            .status()
+            .expect("spm-synth");
+        assert!(status.success(), "spm-synth failed");
+        std::fs::write(&done, b"").expect("marker");
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("session dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.to_string_lossy().contains(".dbn"))
+        .collect();
+    files.sort();
+    files
+}

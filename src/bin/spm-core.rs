@@ -9,7 +9,7 @@ use spymaster::bus::BusConfig;
 use spymaster::cli;
 use spymaster::core::{self, Clock, Config, Engine, RunOptions};
 use spymaster::io::PipeFormat;
-use spymaster::io::select::{InputSource, OutputTarget, open_sink, open_source};
+use spymaster::wiring::{InputSource, OutputTarget, Publishing, open_sink, open_source};
 
 /// Turns market events into live BREAK / REJECT calls at SPY price levels.
 #[derive(Debug, Parser)]
@@ -90,6 +90,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         PipeFormat::Ndjson,
         &args.bus,
         args.clock == Clock::Wall,
+        Publishing::PerEvent,
     )
     .context("opening the output")?;
     let opts = RunOptions {

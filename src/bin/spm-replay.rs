@@ -10,8 +10,8 @@ use spymaster::bus::BusConfig;
 use spymaster::cli;
 use spymaster::dbn::DbnEventReader;
 use spymaster::io::PipeFormat;
-use spymaster::io::select::{OutputTarget, open_sink};
 use spymaster::replay::{self, Merge, Pacer, TimeRange};
+use spymaster::wiring::{OutputTarget, Publishing, open_sink};
 
 /// Replay DBN files (v1–v3, plain or zstd) as canonical events, merged by event time.
 #[derive(Parser, Debug)]
@@ -38,6 +38,10 @@ struct Args {
     /// The `source` field of every event.
     #[arg(long, default_value = "replay")]
     source: String,
+    /// On NATS, publish every event again even when the stream already holds this input
+    /// (by default a re-run resumes after the last event of these files the stream holds).
+    #[arg(long)]
+    republish: bool,
     #[command(flatten)]
     bus: BusConfig,
 }
@@ -74,17 +78,26 @@ fn run(args: Args) -> anyhow::Result<()> {
             ))
         });
     let output = args.output.unwrap_or_else(OutputTarget::auto);
-    let mut sink =
-        open_sink(output, args.format, &args.bus, false).context("opening the output")?;
+    let range = TimeRange {
+        start: args.start,
+        end: args.end,
+    };
+    let publishing = match output {
+        OutputTarget::Nats => Publishing::Bulk {
+            input: replay::input_identity(&args.files, range, &args.source)
+                .context("reading the inputs' identity")?,
+            resume: !args.republish,
+        },
+        OutputTarget::Stdout => Publishing::PerEvent,
+    };
+    let mut sink = open_sink(output, args.format, &args.bus, false, publishing)
+        .context("opening the output")?;
     let mut merge = Merge::new(readers);
     let progress = cli::progress_enabled().then(|| replay::ProgressBar::new(span));
     let summary = replay::run(
         &mut merge,
         sink.as_mut(),
-        TimeRange {
-            start: args.start,
-            end: args.end,
-        },
+        range,
         &mut Pacer::new(args.speed),
         cli::stop_flag(),
         progress

@@ -1,17 +1,23 @@
 //! The NATS bus: connection settings, JetStream streams, and the synchronous source and sink
 //! adaptors every command uses to read and write events over NATS.
 //!
-//! The binaries are synchronous; [`Bus`] owns a small tokio runtime and hands out a
-//! [`NatsSink`] (JetStream publish with a bounded window of outstanding acks and a
-//! deterministic `Nats-Msg-Id`, so a re-run replay is deduplicated) and a [`NatsSource`]
-//! (ordered consumers, new messages by default or the retained history with `from_start`).
+//! The binaries are synchronous; [`Bus`] owns a small tokio runtime and hands out two sinks and
+//! a source:
+//! - [`BatchSink`] for bulk publishers (`spm-replay`): the fast-ingest batch protocol of
+//!   nats-server 2.14+, exactly once across re-runs through a position header on every message;
+//! - [`NatsSink`] for low-rate publishers (signals, feed status): one JetStream publish per
+//!   event with a bounded window of outstanding acks and a deterministic `Nats-Msg-Id`;
+//! - [`NatsSource`]: ordered consumers, new messages by default or the retained history.
+//!
 //! Async code (the gateway) can use [`connect`] and [`ensure_streams`] directly.
 
+mod batch;
 mod sink;
 mod source;
 mod subject;
 pub mod testing;
 
+pub use batch::{BatchSettings, BatchSink, POSITION_HEADER, Position, WRITER_HEADER};
 pub use sink::{NatsSink, SinkSettings, message_id};
 pub use source::{NatsRawSource, NatsSource, RawMessage, SourceOptions};
 pub use subject::{subject_matches, subjects_overlap};
@@ -111,11 +117,34 @@ impl From<Storage> for jetstream::stream::StorageType {
     }
 }
 
+/// Persistence of a JetStream stream (nats-server 2.12+).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PersistMode {
+    /// Acknowledge once the message is handed to the file store (the server's default).
+    Default,
+    /// Acknowledge before the write and group writes (R1 file streams): a hard kill of the
+    /// server can lose the last acknowledged messages.
+    #[default]
+    Async,
+}
+
+impl From<PersistMode> for jetstream::stream::PersistenceMode {
+    fn from(m: PersistMode) -> Self {
+        match m {
+            PersistMode::Default => jetstream::stream::PersistenceMode::Default,
+            PersistMode::Async => jetstream::stream::PersistenceMode::Async,
+        }
+    }
+}
+
 /// One stream and the subjects it captures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamSpec {
     pub name: String,
     pub subjects: Vec<String>,
+    /// Written in bulk (market data): takes the configured persist mode. Low-rate streams
+    /// (signals, feed status) always persist before they acknowledge.
+    pub bulk: bool,
 }
 
 /// The JetStream streams commands create idempotently, and their limits.
@@ -145,22 +174,40 @@ pub struct StreamSettings {
     /// Maximum size of each stream this command creates, in bytes (-1: unlimited).
     #[arg(long = "stream-max-bytes", env = "NATS_STREAM_MAX_BYTES", default_value_t = -1, allow_negative_numbers = true, value_name = "BYTES")]
     pub max_bytes: i64,
+    /// Persistence of the market-data stream this command creates (`async`: acknowledged before
+    /// the write, several times faster; a hard kill of the server can lose the last messages,
+    /// which a re-run replay publishes again). Signal and feed streams always use `default`.
+    #[arg(long = "stream-persist-mode", env = "NATS_STREAM_PERSIST_MODE", value_enum, default_value_t = PersistMode::Async)]
+    pub persist_mode: PersistMode,
+    /// Allow the fast-ingest batch protocol on streams this command creates (needed by
+    /// `spm-replay --output nats` at full speed).
+    #[arg(long = "stream-allow-batched", env = "NATS_STREAM_ALLOW_BATCHED", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub allow_batched: bool,
 }
 
 /// Name of the stream holding `market.>`.
 pub const MARKET_DATA_STREAM: &str = "MARKET_DATA";
 /// Name of the stream holding `levels.>`.
 pub const LEVEL_SIGNALS_STREAM: &str = "LEVEL_SIGNALS";
+/// Name of the stream holding `feeds.>`.
+pub const FEEDS_STREAM: &str = "FEEDS";
 
 fn default_streams() -> Vec<StreamSpec> {
     vec![
         StreamSpec {
             name: MARKET_DATA_STREAM.into(),
             subjects: vec!["market.>".into()],
+            bulk: true,
         },
         StreamSpec {
             name: LEVEL_SIGNALS_STREAM.into(),
             subjects: vec!["levels.>".into()],
+            bulk: false,
+        },
+        StreamSpec {
+            name: FEEDS_STREAM.into(),
+            subjects: vec!["feeds.>".into()],
+            bulk: false,
         },
     ]
 }
@@ -173,6 +220,8 @@ impl Default for StreamSettings {
             max_age_secs: 86_400,
             duplicate_window_secs: 120,
             max_bytes: -1,
+            persist_mode: PersistMode::Async,
+            allow_batched: true,
         }
     }
 }
@@ -187,6 +236,12 @@ impl StreamSettings {
             max_age: Duration::from_secs(self.max_age_secs),
             duplicate_window: Duration::from_secs(self.duplicate_window_secs),
             max_bytes: self.max_bytes,
+            persist_mode: Some(if spec.bulk {
+                self.persist_mode.into()
+            } else {
+                jetstream::stream::PersistenceMode::Default
+            }),
+            allow_batch_publish: self.allow_batched,
             ..Default::default()
         }
     }
@@ -209,6 +264,10 @@ pub enum BusError {
     Subscribe { subject: String, message: String },
     #[error("cannot start the NATS runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    #[error(
+        "JetStream stream {stream} does not allow batched publishing (created by an older version, or with --stream-allow-batched false)"
+    )]
+    BatchDisabled { stream: String },
 }
 
 /// The URL with any password or token replaced by `***`, for messages and logs.
@@ -320,16 +379,20 @@ pub async fn ensure_streams(
                     message: e.to_string(),
                 })?;
                 let have = &info.config;
+                let persist = |c: &jetstream::stream::Config| c.persist_mode.unwrap_or_default();
                 if have.subjects != wanted.subjects
                     || have.storage != wanted.storage
                     || have.max_age != wanted.max_age
                     || have.duplicate_window != wanted.duplicate_window
                     || have.max_bytes != wanted.max_bytes
+                    || persist(have) != persist(&wanted)
+                    || have.allow_batch_publish != wanted.allow_batch_publish
                 {
                     tracing::warn!(
                         stream = %spec.name,
-                        "stream exists with other settings (subjects {:?}, storage {:?}, max age {:?}, duplicate window {:?}, max bytes {}); using it as it is",
-                        have.subjects, have.storage, have.max_age, have.duplicate_window, have.max_bytes
+                        "stream exists with other settings (subjects {:?}, storage {:?}, max age {:?}, duplicate window {:?}, max bytes {}, persist mode {:?}, batched publishing {}); using it as it is",
+                        have.subjects, have.storage, have.max_age, have.duplicate_window, have.max_bytes,
+                        persist(have), have.allow_batch_publish
                     );
                 }
             }
@@ -362,6 +425,8 @@ pub(crate) async fn list_streams(js: &jetstream::Context) -> Result<Vec<StreamSp
         out.push(StreamSpec {
             name: info.config.name.clone(),
             subjects: info.config.subjects.clone(),
+            // Listed streams are only routed to; whether they take batches is asked when needed.
+            bulk: false,
         });
     }
     Ok(out)
@@ -425,9 +490,16 @@ impl Bus {
         })
     }
 
-    /// A sink publishing every event to its subject through JetStream.
+    /// A sink publishing every event to its subject through JetStream, one acked publish
+    /// with a message id per event (low-rate publishers).
     pub fn sink(&self, settings: SinkSettings) -> Result<NatsSink, BusError> {
         NatsSink::new(self, settings)
+    }
+
+    /// A bulk sink: the fast-ingest batch protocol, resuming after what the stream already
+    /// holds of `settings.input` (see [`BatchSink`]).
+    pub fn batch_sink(&self, settings: BatchSettings) -> Result<BatchSink, BusError> {
+        BatchSink::new(self, settings)
     }
 
     /// A source reading the given subjects (wildcards allowed) through ordered consumers.
@@ -484,7 +556,7 @@ mod tests {
     }
 
     #[test]
-    fn bus_config_defaults_to_localhost_and_the_two_streams() {
+    fn bus_config_defaults_to_localhost_and_the_three_streams() {
         let cli = Cli::try_parse_from(["x"]).unwrap();
         // NATS_URL may be set in the environment running the tests.
         if std::env::var_os("NATS_URL").is_none() {
@@ -497,12 +569,45 @@ mod tests {
             .iter()
             .map(|s| s.name.as_str())
             .collect();
-        assert_eq!(names, [MARKET_DATA_STREAM, LEVEL_SIGNALS_STREAM]);
+        assert_eq!(
+            names,
+            [MARKET_DATA_STREAM, LEVEL_SIGNALS_STREAM, FEEDS_STREAM]
+        );
         let cfg = cli.bus.streams.stream_config(&cli.bus.streams.streams[0]);
         assert_eq!(cfg.subjects, ["market.>"]);
         assert_eq!(cfg.duplicate_window, Duration::from_secs(120));
         assert_eq!(cfg.max_age, Duration::from_secs(86_400));
         assert_eq!(cfg.storage, jetstream::stream::StorageType::File);
+        // Market data in bulk: async persistence and fast-ingest batches.
+        assert_eq!(
+            cfg.persist_mode,
+            Some(jetstream::stream::PersistenceMode::Async)
+        );
+        assert!(cfg.allow_batch_publish);
+        // Signals persist before they are acknowledged, whatever the bulk setting.
+        let signals = cli.bus.streams.stream_config(&cli.bus.streams.streams[1]);
+        assert_eq!(
+            signals.persist_mode,
+            Some(jetstream::stream::PersistenceMode::Default)
+        );
+    }
+
+    #[test]
+    fn stream_settings_take_flags_for_persistence_and_batching() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--stream-persist-mode",
+            "default",
+            "--stream-allow-batched",
+            "false",
+        ])
+        .unwrap();
+        let cfg = cli.bus.streams.stream_config(&cli.bus.streams.streams[0]);
+        assert_eq!(
+            cfg.persist_mode,
+            Some(jetstream::stream::PersistenceMode::Default)
+        );
+        assert!(!cfg.allow_batch_publish);
     }
 
     #[test]

