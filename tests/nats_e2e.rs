@@ -64,7 +64,8 @@ fn replay_to_nats_read_back_by_tap_equals_replay_to_stdout() {
         piped.stdout.len()
     );
 
-    // A second identical replay is deduplicated by Nats-Msg-Id: the stream still holds EVENTS.
+    // A second identical replay resumes after what the stream holds (its position headers)
+    // and publishes nothing: the stream still holds EVENTS.
     let again = Command::new(env!("CARGO_BIN_EXE_spm-replay"))
         .args([
             "--speed",
@@ -78,12 +79,17 @@ fn replay_to_nats_read_back_by_tap_equals_replay_to_stdout() {
         .output()
         .expect("spm-replay again");
     assert!(again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already in the stream, not sent again"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     let bus = spymaster::bus::Bus::connect(&spymaster::bus::BusConfig::new(server.url()))
         .expect("connect");
     assert_eq!(
         bus.stream_message_count("MARKET_DATA")
             .expect("stream info"),
         EVENTS,
-        "a re-run replay is deduplicated"
+        "a re-run replay publishes nothing twice"
     );
 }

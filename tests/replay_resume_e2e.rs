@@ -118,13 +118,39 @@ fn a_replay_killed_at_a_random_moment_and_run_again_stores_each_event_exactly_on
     let stored = stored_positions(&url, MARKET_DATA_STREAM);
     assert_exactly_once_in_order(&stored, SAMPLE_EVENTS);
     // Two writers: the killed run and the re-run, each in one stretch.
-    let writers: std::collections::BTreeSet<_> = stored.iter().map(|m| &m.writer).collect();
+    let writers: std::collections::BTreeSet<_> = stored
+        .iter()
+        .filter_map(|m| m.position.as_ref().map(|p| &p.writer))
+        .collect();
     assert_eq!(writers.len(), 2, "{writers:?}");
 
     // A third run publishes nothing.
     let out = finish(replay(&url).spawn().expect("spm-replay a third time"));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stream_count(&url), SAMPLE_EVENTS);
+}
+
+#[test]
+fn a_replay_stopped_with_sigint_exits_0_and_a_rerun_publishes_exactly_the_rest() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let mut child = replay(&url).spawn().expect("spm-replay");
+    wait_until_publishing(&url, &mut child);
+    std::thread::sleep(random_delay(0, 300));
+    let pid = child.id().to_string();
+    let ok = Command::new("kill").args(["-INT", &pid]).status();
+    assert!(ok.is_ok_and(|s| s.success()), "kill -INT");
+    let out = finish(child);
+    let err = stderr(&out);
+    assert!(
+        out.status.success(),
+        "SIGINT stops, flushes and exits 0: {err}"
+    );
+    let stored = stream_count(&url);
+    println!("stopped with {stored} of {SAMPLE_EVENTS} events stored\n{err}");
+    let out = finish(replay(&url).spawn().expect("spm-replay again"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_exactly_once_in_order(&stored_positions(&url, MARKET_DATA_STREAM), SAMPLE_EVENTS);
 }
 
 #[test]

@@ -10,8 +10,8 @@
 //! commit. Gap mode `fail` makes every batch a prefix of what was sent: a lost or refused
 //! message ends the batch there. At most `window` messages are sent and not yet acknowledged.
 //!
-//! **Exactly once.** Every message carries `Spm-Pos: {input} {index}` (the identity of what is
-//! replayed and the event's position in it) and `Spm-Writer: {id}` (this process). At start the
+//! **Exactly once.** Every message carries `Spm-Pos: {input} {index} {writer}` (the identity of
+//! what is replayed, the event's position in it, and this process). At start the
 //! sink reads the stream's last message: when it belongs to the same input, the caller skips the
 //! events the stream already holds ([`EventSink::resume_point`]). Each batch's first message
 //! carries `Nats-Expected-Last-Sequence`, so a concurrent writer makes the next batch fail instead
@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 
 use async_nats::connection::State;
 use async_nats::jetstream;
-use async_nats::{HeaderMap, HeaderName, HeaderValue};
-use bytes::Bytes;
+use async_nats::{HeaderMap, HeaderName, Subject};
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
@@ -39,10 +39,8 @@ use super::{Bus, BusError};
 use crate::event::Event;
 use crate::io::{EventSink, SinkError};
 
-/// Header holding a message's position: `{input} {index}`.
+/// Header holding a message's position and writer: `{input} {index} {writer}`.
 pub const POSITION_HEADER: &str = "Spm-Pos";
-/// Header naming the process that published a message.
-pub const WRITER_HEADER: &str = "Spm-Writer";
 
 /// JetStream error code of a failed `Nats-Expected-Last-Sequence` check.
 const WRONG_LAST_SEQUENCE: u16 = 10071;
@@ -60,20 +58,26 @@ const CHUNK: usize = 256;
 /// Recoveries in a row without a committed batch before the sink gives up.
 const MAX_RECOVERIES: u32 = 5;
 
-/// Where a message stands in its input, as carried by [`POSITION_HEADER`].
+/// Where a message stands in its input and who wrote it, as carried by [`POSITION_HEADER`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Position {
     pub input: String,
     pub index: u64,
+    pub writer: String,
 }
 
 impl Position {
-    /// Parses a header value `{input} {index}`.
+    /// Parses a header value `{input} {index} {writer}`.
     pub fn parse(value: &str) -> Option<Position> {
-        let (input, index) = value.trim().rsplit_once(' ')?;
+        let mut parts = value.split_ascii_whitespace();
+        let (input, index, writer) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
         Some(Position {
             input: input.to_string(),
             index: index.parse().ok()?,
+            writer: writer.to_string(),
         })
     }
 }
@@ -125,7 +129,7 @@ impl BatchSettings {
             window: 4096,
             ack_timeout: Duration::from_secs(5),
             idle_commit: Duration::from_secs(1),
-            retain: 50_000,
+            retain: 16_384,
             recover_within: Duration::from_secs(60),
             ensure_streams: true,
         }
@@ -152,9 +156,15 @@ pub struct BatchSink {
     failure: Option<String>,
     chunk: Vec<Msg>,
     buf: Vec<u8>,
+    /// Payloads are cut from large shared blocks: exact-size, and cloned for the connection
+    /// without an allocation.
+    arena: BytesMut,
     next_index: u64,
     resume_point: u64,
 }
+
+/// Size of the blocks payloads are cut from.
+const ARENA_BLOCK: usize = 256 * 1024;
 
 impl std::fmt::Debug for BatchSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -166,8 +176,8 @@ impl std::fmt::Debug for BatchSink {
     }
 }
 
-/// The stream's last sequence and the position and writer of its last message, if it has them.
-type LastMessage = (u64, Option<(Position, String)>);
+/// The stream's last sequence and the position of its last message, if it has one.
+type LastMessage = (u64, Option<Position>);
 
 /// Reads the stream's last sequence and its last message's position headers.
 async fn read_last(client: &async_nats::Client, stream: &str) -> Result<LastMessage, String> {
@@ -186,12 +196,7 @@ async fn read_last(client: &async_nats::Client, stream: &str) -> Result<LastMess
                 .headers
                 .get(POSITION_HEADER)
                 .and_then(|v| Position::parse(v.as_str()));
-            let writer = m
-                .headers
-                .get(WRITER_HEADER)
-                .map(|v| v.as_str().to_string())
-                .unwrap_or_default();
-            Ok((last, pos.map(|p| (p, writer))))
+            Ok((last, pos))
         }
         // Removed since (max age, a purge): no position to go by.
         Err(e) if e.to_string().contains("no message found") => Ok((last, None)),
@@ -270,7 +275,7 @@ impl BatchSink {
                         message,
                     })?;
             let resume_point = match &last {
-                Some((pos, _)) if settings.resume && pos.input == settings.input => pos.index + 1,
+                Some(pos) if settings.resume && pos.input == settings.input => pos.index + 1,
                 _ => 0,
             };
             if resume_point > 0 {
@@ -297,6 +302,7 @@ impl BatchSink {
             failure: None,
             chunk: Vec::with_capacity(CHUNK),
             buf: Vec::with_capacity(1024),
+            arena: BytesMut::with_capacity(ARENA_BLOCK),
             next_index: resume_point,
             resume_point,
         })
@@ -346,11 +352,14 @@ impl EventSink for BatchSink {
         }
         self.buf.clear();
         event.write_json(&mut self.buf);
-        // An exact-size copy: a retained payload holds its bytes, not the buffer's capacity.
+        if self.arena.capacity() < self.buf.len() {
+            self.arena = BytesMut::with_capacity(ARENA_BLOCK.max(self.buf.len()));
+        }
+        self.arena.extend_from_slice(&self.buf);
         self.chunk.push(Msg {
             index: self.next_index,
             subject: event.subject(),
-            payload: Bytes::copy_from_slice(&self.buf),
+            payload: self.arena.split().freeze(),
         });
         self.next_index += 1;
         if self.chunk.len() >= CHUNK {
@@ -435,8 +444,8 @@ struct Lane {
     writer: String,
     settings: BatchSettings,
     pos_name: HeaderName,
-    writer_name: HeaderName,
-    writer_value: HeaderValue,
+    /// Subjects as the client takes them, built once.
+    subjects: Vec<(&'static str, Subject)>,
     /// Messages from the oldest kept, ascending by index; those from `cursor` on are unsent.
     retained: VecDeque<Msg>,
     cursor: usize,
@@ -467,7 +476,11 @@ impl Lane {
     ) -> Lane {
         let inbox = client.new_inbox();
         let writer = inbox.rsplit('.').next().unwrap_or("spm").to_string();
-        let writer_value = HeaderValue::from(writer.as_str());
+        let subjects = settings
+            .subjects
+            .iter()
+            .map(|&s| (s, Subject::from_static(s)))
+            .collect();
         let now = Instant::now();
         Lane {
             client,
@@ -475,8 +488,7 @@ impl Lane {
             inbox,
             writer,
             pos_name: HeaderName::from_static(POSITION_HEADER),
-            writer_name: HeaderName::from_static(WRITER_HEADER),
-            writer_value,
+            subjects,
             settings,
             retained: VecDeque::new(),
             cursor: 0,
@@ -514,6 +526,15 @@ impl Lane {
         )
     }
 
+    fn subject(&self, subject: &'static str) -> Subject {
+        self.subjects
+            .iter()
+            .find(|(s, _)| std::ptr::eq(*s, subject) || *s == subject)
+            .map_or_else(|| Subject::from_static(subject), |(_, s)| s.clone())
+    }
+
+    /// Hands one message to the connection. A full connection queue (a lost server) is waited
+    /// for `ack_timeout` at most; the timer is set only then, not for every message.
     async fn publish(
         &self,
         subject: &'static str,
@@ -521,14 +542,25 @@ impl Lane {
         headers: HeaderMap,
         payload: Bytes,
     ) -> Result<(), String> {
-        let publish = self
-            .client
-            .publish_with_reply_and_headers(subject, reply, headers, payload);
-        match tokio::time::timeout(self.settings.ack_timeout, publish).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("publish failed: {e}")),
-            Err(_) => Err("the connection accepts no messages (server lost?)".to_string()),
-        }
+        use std::future::Future;
+        use std::task::Poll;
+        let mut publish = std::pin::pin!(self.client.publish_with_reply_and_headers(
+            self.subject(subject),
+            Subject::from(reply),
+            headers,
+            payload,
+        ));
+        let first = std::future::poll_fn(|cx| Poll::Ready(publish.as_mut().poll(cx))).await;
+        let result = match first {
+            Poll::Ready(r) => r,
+            Poll::Pending => match tokio::time::timeout(self.settings.ack_timeout, publish).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err("the connection accepts no messages (server lost?)".to_string());
+                }
+            },
+        };
+        result.map_err(|e| format!("publish failed: {e}"))
     }
 
     /// Sends unsent messages while the window has room.
@@ -573,9 +605,8 @@ impl Lane {
             let mut headers = HeaderMap::new();
             headers.insert(
                 self.pos_name.clone(),
-                format!("{} {index}", self.settings.input).as_str(),
+                format!("{} {index} {}", self.settings.input, self.writer),
             );
-            headers.insert(self.writer_name.clone(), self.writer_value.clone());
             if seq == 1 {
                 headers.insert(
                     async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
@@ -808,12 +839,15 @@ impl Lane {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(1));
         };
-        let describe = |last: &Option<(Position, String)>| match last {
-            Some((p, w)) => format!("event {} of input {} by writer {w}", p.index, p.input),
+        let describe = |last: &Option<Position>| match last {
+            Some(p) => format!(
+                "event {} of input {} by writer {}",
+                p.index, p.input, p.writer
+            ),
             None => "no position".to_string(),
         };
         let (mine, same_input) = match &last {
-            Some((p, w)) => (*w == self.writer, p.input == self.settings.input),
+            Some(p) => (p.writer == self.writer, p.input == self.settings.input),
             None => (false, false),
         };
         if conflict && !mine {
@@ -824,7 +858,7 @@ impl Lane {
             ));
         }
         let resume = match &last {
-            Some((p, _)) if mine || (same_input && self.settings.resume) => p.index + 1,
+            Some(p) if mine || (same_input && self.settings.resume) => p.index + 1,
             _ if last_seq == self.initial_last => self.initial_resume,
             _ => {
                 return Err(format!(
@@ -912,14 +946,16 @@ mod tests {
     #[test]
     fn positions_parse_from_their_header_value() {
         assert_eq!(
-            Position::parse("3f2a9c0d11e4b7a2 123456"),
+            Position::parse("3f2a9c0d11e4b7a2 123456 Wr1t3r"),
             Some(Position {
                 input: "3f2a9c0d11e4b7a2".into(),
-                index: 123_456
+                index: 123_456,
+                writer: "Wr1t3r".into(),
             })
         );
-        assert_eq!(Position::parse("3f2a"), None);
-        assert_eq!(Position::parse("3f2a x"), None);
+        assert_eq!(Position::parse("3f2a 12"), None);
+        assert_eq!(Position::parse("3f2a x w"), None);
+        assert_eq!(Position::parse("3f2a 1 w extra"), None);
     }
 
     #[test]

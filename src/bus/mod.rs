@@ -17,7 +17,7 @@ mod source;
 mod subject;
 pub mod testing;
 
-pub use batch::{BatchSettings, BatchSink, POSITION_HEADER, Position, WRITER_HEADER};
+pub use batch::{BatchSettings, BatchSink, POSITION_HEADER, Position};
 pub use sink::{NatsSink, SinkSettings, message_id};
 pub use source::{NatsRawSource, NatsSource, RawMessage, SourceOptions};
 pub use subject::{subject_matches, subjects_overlap};

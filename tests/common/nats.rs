@@ -6,14 +6,13 @@ pub use spymaster::bus::testing::NatsServer;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use spymaster::bus::{Bus, BusConfig, POSITION_HEADER, Position, WRITER_HEADER};
+use spymaster::bus::{Bus, BusConfig, POSITION_HEADER, Position};
 
-/// One stored message's position header and writer, in stream order.
+/// One stored message's position header, in stream order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
     pub seq: u64,
     pub position: Option<Position>,
-    pub writer: Option<String>,
 }
 
 /// Every message of `stream` with its position headers, read through an ordered consumer.
@@ -58,7 +57,6 @@ pub fn stored_positions(url: &str, stream: &str) -> Vec<Stored> {
                 position: headers
                     .get(POSITION_HEADER)
                     .and_then(|v| Position::parse(v.as_str())),
-                writer: headers.get(WRITER_HEADER).map(|v| v.as_str().to_string()),
             });
         }
         out
