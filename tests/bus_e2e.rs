@@ -105,6 +105,24 @@ fn read_n(source: &mut impl EventSource, n: usize, limit: Duration) -> Vec<Event
     out
 }
 
+/// Reads `market.>` from the start and asserts it holds `events`, byte for byte and in order.
+fn assert_market_stream_reads_back(bus: &Bus, events: &[Event]) {
+    let mut source = bus
+        .source(
+            &["market.>".to_string()],
+            SourceOptions {
+                from_start: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let back = read_n(&mut source, events.len(), Duration::from_secs(120));
+    assert_eq!(back.len(), events.len());
+    for (i, (a, b)) in events.iter().zip(&back).enumerate() {
+        assert_eq!(a.to_json(), b.to_json(), "event {i} differs");
+    }
+}
+
 #[test]
 fn published_events_read_back_identical_and_in_order_and_a_rerun_is_deduplicated() {
     let server = NatsServer::start();
@@ -124,20 +142,7 @@ fn published_events_read_back_identical_and_in_order_and_a_rerun_is_deduplicated
         events.len() as u64
     );
 
-    let mut source = bus
-        .source(
-            &["market.>".to_string()],
-            SourceOptions {
-                from_start: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let back = read_n(&mut source, events.len(), Duration::from_secs(120));
-    assert_eq!(back.len(), events.len());
-    for (i, (a, b)) in events.iter().zip(&back).enumerate() {
-        assert_eq!(a.to_json(), b.to_json(), "event {i} differs");
-    }
+    assert_market_stream_reads_back(&bus, &events);
 
     // The same run published again (a re-run replay) lands nowhere new.
     let mut again = bus.sink(SinkSettings::default()).unwrap();
@@ -506,19 +511,7 @@ fn bulk_publishing_resumes_after_what_the_stream_holds_of_the_same_input() {
     drop(republish);
 
     // What was stored reads back as it was sent, and carries its positions.
-    let mut source = bus
-        .source(
-            &["market.>".to_string()],
-            SourceOptions {
-                from_start: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let back = read_n(&mut source, events.len(), Duration::from_secs(120));
-    for (i, (a, b)) in events.iter().zip(&back).enumerate() {
-        assert_eq!(a.to_json(), b.to_json(), "event {i} differs");
-    }
+    assert_market_stream_reads_back(&bus, &events);
     common::nats::assert_exactly_once_in_order(
         &common::nats::stored_positions(&server.url(), MARKET_DATA_STREAM),
         events.len() as u64,

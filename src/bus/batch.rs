@@ -315,19 +315,8 @@ impl BatchSink {
 
     /// The publisher task's error, once it has stopped.
     fn failure(&mut self) -> SinkError {
-        if self.failure.is_none() {
-            self.tx = None;
-            let msg = match self.task.take() {
-                Some(task) => match self.bus.runtime().block_on(task) {
-                    Ok(Ok(())) => "publisher stopped".to_string(),
-                    Ok(Err(msg)) => msg,
-                    Err(join) => format!("publisher task failed: {join}"),
-                },
-                None => "publisher stopped".to_string(),
-            };
-            self.failure = Some(msg);
-        }
-        SinkError::Publish(self.failure.clone().unwrap_or_default())
+        self.tx = None;
+        super::publisher_failure(&self.bus, &mut self.task, &mut self.failure)
     }
 
     fn push_chunk(&mut self) -> Result<(), SinkError> {
@@ -686,19 +675,15 @@ impl Lane {
                 )
                 .await;
         }
+        let unexpected = || {
+            format!(
+                "unexpected reply {:?}",
+                String::from_utf8_lossy(&msg.payload)
+            )
+        };
         let reply: Reply = match serde_json::from_slice(&msg.payload) {
             Ok(r) => r,
-            Err(_) => {
-                return self
-                    .recover(
-                        format!(
-                            "unexpected reply {:?}",
-                            String::from_utf8_lossy(&msg.payload)
-                        ),
-                        false,
-                    )
-                    .await;
-            }
+            Err(_) => return self.recover(unexpected(), false).await,
         };
         match reply.kind.as_deref() {
             Some("ack") => {
@@ -738,15 +723,7 @@ impl Lane {
             }
             None => {
                 let (Some(seq), Some(count)) = (reply.seq, reply.count) else {
-                    return self
-                        .recover(
-                            format!(
-                                "unexpected reply {:?}",
-                                String::from_utf8_lossy(&msg.payload)
-                            ),
-                            false,
-                        )
-                        .await;
+                    return self.recover(unexpected(), false).await;
                 };
                 let b = &self.batches[i];
                 if count != b.count || seq != b.base + b.count {

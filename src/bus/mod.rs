@@ -432,6 +432,25 @@ pub(crate) async fn list_streams(js: &jetstream::Context) -> Result<Vec<StreamSp
     Ok(out)
 }
 
+/// The error a sink's publisher task stopped with: joins the task once, keeps the message for
+/// every later call. Shared by the sinks, whose synchronous side only learns of a failure when
+/// the task's channel closes.
+pub(crate) fn publisher_failure(
+    bus: &Bus,
+    task: &mut Option<tokio::task::JoinHandle<Result<(), String>>>,
+    failure: &mut Option<String>,
+) -> crate::io::SinkError {
+    let msg = failure.get_or_insert_with(|| match task.take() {
+        Some(task) => match bus.runtime().block_on(task) {
+            Ok(Ok(())) => "publisher stopped".to_string(),
+            Ok(Err(msg)) => msg,
+            Err(join) => format!("publisher task failed: {join}"),
+        },
+        None => "publisher stopped".to_string(),
+    });
+    crate::io::SinkError::Publish(msg.clone())
+}
+
 /// A connection to NATS with its own runtime, for synchronous callers.
 #[derive(Clone)]
 pub struct Bus {

@@ -109,19 +109,8 @@ impl NatsSink {
 
     /// The publisher task's error, once it has stopped.
     fn failure(&mut self) -> SinkError {
-        if self.failure.is_none() {
-            self.tx = None;
-            let msg = match self.task.take() {
-                Some(task) => match self.bus.runtime().block_on(task) {
-                    Ok(Ok(())) => "publisher stopped".to_string(),
-                    Ok(Err(msg)) => msg,
-                    Err(join) => format!("publisher task failed: {join}"),
-                },
-                None => "publisher stopped".to_string(),
-            };
-            self.failure = Some(msg);
-        }
-        SinkError::Publish(self.failure.clone().unwrap_or_default())
+        self.tx = None;
+        super::publisher_failure(&self.bus, &mut self.task, &mut self.failure)
     }
 }
 
