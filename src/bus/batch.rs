@@ -285,6 +285,15 @@ impl BatchSink {
                     "the stream already holds events 0..={} of this input; resuming after them",
                     resume_point - 1
                 );
+            } else if let Some(pos) = last.as_ref().filter(|p| p.input != settings.input) {
+                // Only the stream's last message is looked at: an input replayed before another
+                // one is not recognised, and is published again.
+                tracing::info!(
+                    %stream,
+                    input = %settings.input,
+                    "the stream's last message is from another input ({}); publishing this one from its first event",
+                    pos.input
+                );
             }
             Ok::<_, BusError>((
                 Lane::new(client.clone(), stream, settings, last_seq, resume_point),
