@@ -270,12 +270,10 @@ async fn bare_publisher(
             };
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Spm-Pos", format!("0123456789abcdef {sent} {writer}"));
-            if seq == 1 {
-                headers.insert(
-                    async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
-                    base.to_string().as_str(),
-                );
-            }
+            headers.insert(
+                async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
+                (base + seq - 1).to_string(),
+            );
             let reply = format!("{inbox}.{writer}{batch_no}.500.fail.{seq}.{op}.$FI");
             client
                 .publish_with_reply_and_headers(

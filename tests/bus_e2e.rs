@@ -549,3 +549,53 @@ fn a_stream_without_batched_publishing_is_used_event_by_event_with_a_warning() {
     sink.finish().unwrap();
     assert_eq!(bus.stream_message_count(MARKET_DATA_STREAM).unwrap(), 1_000);
 }
+
+#[test]
+fn a_writer_that_slips_in_mid_batch_ends_the_batch_instead_of_interleaving() {
+    use spymaster::bus::BatchSettings;
+    let server = NatsServer::start();
+    let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
+    let events = market_events(6_000);
+    let wait_for = |n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while bus.stream_message_count(MARKET_DATA_STREAM).unwrap() < n {
+            assert!(Instant::now() < deadline, "the stream never held {n}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    // A is in the middle of a batch (of 10 000), paused, and will not commit it by itself.
+    let settings = BatchSettings {
+        idle_commit: Duration::from_secs(60),
+        ..BatchSettings::new("same-files")
+    };
+    let mut a = bus.batch_sink(settings.clone()).unwrap();
+    for ev in &events[..5_000] {
+        a.send(ev).unwrap();
+    }
+    a.flush().unwrap();
+    wait_for(5_000);
+
+    // B, the same input, resumes after A's last event and writes a little.
+    let mut b = bus.batch_sink(settings).unwrap();
+    assert_eq!(b.resume_point(), 5_000);
+    for ev in &events[5_000..5_100] {
+        b.send(ev).unwrap();
+    }
+    b.finish().unwrap();
+
+    // A's next message finds B's in its place: A stops, and nothing of A lands after B's.
+    for ev in &events[5_000..6_000] {
+        if a.send(ev).is_err() {
+            break;
+        }
+    }
+    let err = a.finish().expect_err("A must be refused");
+    assert!(
+        err.to_string().contains("another publisher") && err.to_string().contains("refusing"),
+        "{err}"
+    );
+    common::nats::assert_exactly_once_in_order(
+        &common::nats::stored_positions(&server.url(), MARKET_DATA_STREAM),
+        5_100,
+    );
+}

@@ -13,9 +13,10 @@
 //! **Exactly once.** Every message carries `Spm-Pos: {input} {index} {writer}` (the identity of
 //! what is replayed, the event's position in it, and this process). At start the
 //! sink reads the stream's last message: when it belongs to the same input, the caller skips the
-//! events the stream already holds ([`EventSink::resume_point`]). Each batch's first message
-//! carries `Nats-Expected-Last-Sequence`, so a concurrent writer makes the next batch fail instead
-//! of interleaving; the sink then stops with a clear error.
+//! events the stream already holds ([`EventSink::resume_point`]). Every message carries
+//! `Nats-Expected-Last-Sequence` (a fast batch is not atomic: a guard on each batch's first
+//! message alone lets another writer's messages in between), so a concurrent writer's first
+//! message ends the batch instead of interleaving; the sink then stops with a clear error.
 //!
 //! **Failures.** A gap, an error event, a refused batch, a lost server or missing acks make the
 //! sink look at the stream again (waiting up to `recover_within` for it to come back), and go on
@@ -605,12 +606,13 @@ impl Lane {
                 self.pos_name.clone(),
                 format!("{} {index} {}", self.settings.input, self.writer),
             );
-            if seq == 1 {
-                headers.insert(
-                    async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
-                    b.base.to_string().as_str(),
-                );
-            }
+            // Every message expects its predecessor to be the stream's last: a fast batch is not
+            // atomic, so a guard on the first message alone would let another writer's messages
+            // slip in between ours.
+            headers.insert(
+                async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
+                (b.base + seq - 1).to_string(),
+            );
             let reply = format!(
                 "{}.{}.{}.fail.{seq}.{op}.$FI",
                 self.inbox, b.id, self.settings.flow
