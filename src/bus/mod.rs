@@ -175,7 +175,7 @@ pub struct StreamSettings {
     #[arg(long = "stream-max-bytes", env = "NATS_STREAM_MAX_BYTES", default_value_t = -1, allow_negative_numbers = true, value_name = "BYTES")]
     pub max_bytes: i64,
     /// Persistence of the market-data stream this command creates (`async`: acknowledged before
-    /// the write, several times faster; a hard kill of the server can lose the last messages,
+    /// the write, about 1.5 times faster; a hard kill of the server can lose the last messages,
     /// which a re-run replay publishes again). Signal and feed streams always use `default`.
     #[arg(long = "stream-persist-mode", env = "NATS_STREAM_PERSIST_MODE", value_enum, default_value_t = PersistMode::Async)]
     pub persist_mode: PersistMode,
