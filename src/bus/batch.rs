@@ -389,7 +389,16 @@ impl EventSink for BatchSink {
 }
 
 impl Drop for BatchSink {
+    /// Like [`super::NatsSink`]: what was handed over is published and acknowledged before
+    /// the sink goes (a caller that returns early loses nothing silently).
     fn drop(&mut self) {
+        if self.tx.is_some()
+            && self.failure.is_none()
+            && self.next_index > self.resume_point
+            && let Err(err) = self.finish()
+        {
+            tracing::error!("NATS batch sink dropped with unacknowledged events: {err}");
+        }
         self.tx = None;
         if let Some(task) = self.task.take() {
             task.abort();
