@@ -38,6 +38,42 @@ fn cpu_secs(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
+/// User + system CPU seconds of this process's waited-for children so far (Linux `/proc`).
+fn children_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(13)?.parse::<f64>().ok()? + fields.get(14)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+fn per_msg_us(secs: Option<f64>, msgs: u64) -> f64 {
+    secs.map_or(f64::NAN, |c| c * 1e6 / msgs.max(1) as f64)
+}
+
+/// Read calls and bytes read of a process so far (Linux `/proc/{pid}/io`, as its owner or root).
+fn reads(pid: u32) -> Option<(u64, u64)> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let field = |name: &str| {
+        io.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some((field("syscr:")?, field("rchar:")?))
+}
+
+/// How the server took the bytes in: reads per 1 000 messages and the mean read.
+fn describe_reads(before: Option<(u64, u64)>, after: Option<(u64, u64)>, msgs: u64) -> String {
+    match before.zip(after) {
+        Some(((c0, b0), (c1, b1))) if c1 > c0 && msgs > 0 => format!(
+            "{:.1} reads per 1 000 msgs, {:.1} KB each",
+            (c1 - c0) as f64 * 1000.0 / msgs as f64,
+            (b1 - b0) as f64 / (c1 - c0) as f64 / 1024.0
+        ),
+        _ => "reads unknown".to_string(),
+    }
+}
+
 /// Writes dirty pages out and empties the page cache (Linux, as root; otherwise says why not).
 fn drop_page_cache() {
     let synced = Command::new("sync").status().is_ok_and(|s| s.success());
@@ -108,21 +144,28 @@ fn main() -> anyhow::Result<()> {
             // 2. The bare ceiling on the same payloads, with the same settings.
             support::warm_page_cache(std::slice::from_ref(&payloads));
             bus.ensure_streams()?;
-            let server0 = cpu_secs(pid);
+            let (server0, reads0) = (cpu_secs(pid), reads(pid));
+            let client0 = cpu_secs(std::process::id());
             let (sent, secs) = bare_fast_ingest(&bus, &payloads)?;
+            let client_cpu = cpu_secs(std::process::id())
+                .zip(client0)
+                .map(|(b, a)| b - a);
             let server_cpu = cpu_secs(pid).zip(server0).map(|(b, a)| b - a);
+            let server_reads = describe_reads(reads0, reads(pid), sent);
             let stored = bus.stream_message_count(MARKET_DATA_STREAM)?;
             anyhow::ensure!(stored == sent, "stream holds {stored}, sent {sent}");
             let rate = sent as f64 / secs;
             println!(
-                "bare client, same protocol: {sent} msgs in {secs:.2} s = {rate:>9.0} msgs/s (nats-server CPU {:.1} us/msg)",
-                server_cpu.map_or(f64::NAN, |c| c * 1e6 / sent as f64),
+                "bare client, same protocol: {sent} msgs in {secs:.2} s = {rate:>9.0} msgs/s (client CPU {:.1} us/msg; nats-server CPU {:.1} us/msg, {server_reads})",
+                per_msg_us(client_cpu, sent),
+                per_msg_us(server_cpu, sent),
             );
             ceiling = Some((sent, rate));
         } else {
             // 1. Our replay, as a user runs it.
             support::warm_page_cache(&files);
-            let server0 = cpu_secs(pid);
+            let (server0, reads0) = (cpu_secs(pid), reads(pid));
+            let client0 = children_cpu_secs();
             let run = measure(
                 Command::new(env!("CARGO_BIN_EXE_spm-replay"))
                     .args(["--speed", "0", "--output", "nats", "--nats-url", &url])
@@ -133,13 +176,16 @@ fn main() -> anyhow::Result<()> {
             );
             anyhow::ensure!(run.status.success(), "spm-replay --output nats failed");
             let server_cpu = cpu_secs(pid).zip(server0).map(|(b, a)| b - a);
+            let client_cpu = children_cpu_secs().zip(client0).map(|(b, a)| b - a);
             let events = bus.stream_message_count(MARKET_DATA_STREAM)?;
+            let server_reads = describe_reads(reads0, reads(pid), events);
             let r = rate(events, run.wall);
             println!(
-                "spm-replay -> JetStream : {events} events in {:.2} s = {r:>9.0} events/s (peak RSS {:.1} MB; nats-server CPU {:.1} us/event; target >= 200 000/s)",
+                "spm-replay -> JetStream : {events} events in {:.2} s = {r:>9.0} events/s (peak RSS {:.1} MB; client CPU {:.1} us/event; nats-server CPU {:.1} us/event, {server_reads}; target >= 200 000/s)",
                 run.wall.as_secs_f64(),
                 mb(run.peak_rss),
-                server_cpu.map_or(f64::NAN, |c| c * 1e6 / events as f64),
+                per_msg_us(client_cpu, events),
+                per_msg_us(server_cpu, events),
             );
             ours = Some((events, r));
         }
@@ -267,10 +313,12 @@ async fn bare_publisher(
             };
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Spm-Pos", format!("0123456789abcdef {sent} {writer}"));
-            headers.insert(
-                async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
-                (base + seq - 1).to_string(),
-            );
+            if seq == 1 {
+                headers.insert(
+                    async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
+                    base.to_string(),
+                );
+            }
             let reply = format!("{inbox}.{writer}{batch_no}.500.fail.{seq}.{op}.$FI");
             client
                 .publish_with_reply_and_headers(

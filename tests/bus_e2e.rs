@@ -551,18 +551,11 @@ fn a_stream_without_batched_publishing_is_used_event_by_event_with_a_warning() {
 }
 
 #[test]
-fn a_writer_that_slips_in_mid_batch_ends_the_batch_instead_of_interleaving() {
+fn a_second_bulk_writer_is_refused_while_the_first_holds_the_stream_and_resumes_after_it() {
     use spymaster::bus::BatchSettings;
     let server = NatsServer::start();
     let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
     let events = market_events(6_000);
-    let wait_for = |n: u64| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while bus.stream_message_count(MARKET_DATA_STREAM).unwrap() < n {
-            assert!(Instant::now() < deadline, "the stream never held {n}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    };
     // A is in the middle of a batch (of 10 000), paused, and will not commit it by itself.
     let settings = BatchSettings {
         idle_commit: Duration::from_secs(60),
@@ -573,29 +566,74 @@ fn a_writer_that_slips_in_mid_batch_ends_the_batch_instead_of_interleaving() {
         a.send(ev).unwrap();
     }
     a.flush().unwrap();
-    wait_for(5_000);
 
-    // B, the same input, resumes after A's last event and writes a little.
+    // B, the same input, is refused while A runs, and says who holds the stream.
+    let err = bus
+        .batch_sink(settings.clone())
+        .expect_err("B must be refused while A holds the stream");
+    let text = err.to_string();
+    assert!(
+        text.contains("another publisher")
+            && text.contains("refusing to interleave")
+            && text.contains(&format!("pid {}", std::process::id()))
+            && text.contains("same-files"),
+        "{text}"
+    );
+
+    // Once A is done, B resumes after A's last event.
+    a.finish().unwrap();
+    drop(a);
     let mut b = bus.batch_sink(settings).unwrap();
     assert_eq!(b.resume_point(), 5_000);
-    for ev in &events[5_000..5_100] {
+    for ev in &events[5_000..] {
         b.send(ev).unwrap();
     }
     b.finish().unwrap();
+    common::nats::assert_exactly_once_in_order(
+        &common::nats::stored_positions(&server.url(), MARKET_DATA_STREAM),
+        6_000,
+    );
+}
 
-    // A's next message finds B's in its place: A stops, and nothing of A lands after B's.
-    for ev in &events[5_000..6_000] {
+#[test]
+fn a_writer_that_ignores_the_lock_and_writes_mid_batch_stops_the_publisher_with_a_clear_error() {
+    use spymaster::bus::BatchSettings;
+    let server = NatsServer::start();
+    let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
+    let events = market_events(6_000);
+    let settings = BatchSettings {
+        idle_commit: Duration::from_secs(60),
+        ..BatchSettings::new("same-files")
+    };
+    let mut a = bus.batch_sink(settings).unwrap();
+    for ev in &events[..5_000] {
+        a.send(ev).unwrap();
+    }
+    a.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while bus.stream_message_count(MARKET_DATA_STREAM).unwrap() < 5_000 {
+        assert!(Instant::now() < deadline, "the stream never held 5 000");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A plain JetStream publish, which knows nothing of the lock, lands mid-batch.
+    let client = bus.client().clone();
+    bus.runtime()
+        .block_on(async move {
+            async_nats::jetstream::new(client)
+                .publish("market.stocks.trades", "{}".into())
+                .await?
+                .await
+        })
+        .unwrap();
+    for ev in &events[5_000..] {
         if a.send(ev).is_err() {
             break;
         }
     }
-    let err = a.finish().expect_err("A must be refused");
+    let err = a.finish().expect_err("A must stop");
+    let text = err.to_string();
     assert!(
-        err.to_string().contains("another publisher") && err.to_string().contains("refusing"),
-        "{err}"
-    );
-    common::nats::assert_exactly_once_in_order(
-        &common::nats::stored_positions(&server.url(), MARKET_DATA_STREAM),
-        5_100,
+        text.contains("another publisher") && text.contains("stopping"),
+        "{text}"
     );
 }

@@ -11,12 +11,14 @@
 //! message ends the batch there. At most `window` messages are sent and not yet acknowledged.
 //!
 //! **Exactly once.** Every message carries `Spm-Pos: {input} {index} {writer}` (the identity of
-//! what is replayed, the event's position in it, and this process). At start the
-//! sink reads the stream's last message: when it belongs to the same input, the caller skips the
-//! events the stream already holds ([`EventSink::resume_point`]). Every message carries
-//! `Nats-Expected-Last-Sequence` (a fast batch is not atomic: a guard on each batch's first
-//! message alone lets another writer's messages in between), so a concurrent writer's first
-//! message ends the batch instead of interleaving; the sink then stops with a clear error.
+//! what is replayed, the event's position in it, and this process). The sink first takes the
+//! stream's [`WriterLock`] (a second bulk writer is refused while this one runs), then reads the
+//! stream's last message: when it belongs to the same input, the caller skips the events the
+//! stream already holds ([`EventSink::resume_point`]). The first message of each batch carries
+//! `Nats-Expected-Last-Sequence` and each commit's sequence is checked, so a writer that ignores
+//! the lock ends the batch and stops the sink with a clear error. (The guard on every message
+//! would close that gap entirely, at about a tenth of the server's throughput; the lock is what
+//! keeps our own writers apart.)
 //!
 //! **Failures.** A gap, an error event, a refused batch, a lost server or missing acks make the
 //! sink look at the stream again (waiting up to `recover_within` for it to come back), and go on
@@ -35,6 +37,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
+use super::lock::{Holder, WriterLock};
 use super::subject::subject_matches;
 use super::{Bus, BusError};
 use crate::event::Event;
@@ -268,6 +271,14 @@ impl BatchSink {
             if !info.config.allow_batch_publish {
                 return Err(BusError::BatchDisabled { stream });
             }
+            let inbox = client.new_inbox();
+            let writer = inbox.rsplit('.').next().unwrap_or("spm").to_string();
+            let lock = WriterLock::acquire(
+                &client,
+                &stream,
+                Holder::this_process(&writer, &settings.input),
+            )
+            .await?;
             let (last_seq, last) =
                 read_last(&client, &stream)
                     .await
@@ -297,7 +308,14 @@ impl BatchSink {
                 );
             }
             Ok::<_, BusError>((
-                Lane::new(client.clone(), stream, settings, last_seq, resume_point),
+                Lane::new(
+                    client.clone(),
+                    (inbox, writer, lock),
+                    stream,
+                    settings,
+                    last_seq,
+                    resume_point,
+                ),
                 resume_point,
             ))
         })?;
@@ -399,9 +417,16 @@ impl Drop for BatchSink {
         {
             tracing::error!("NATS batch sink dropped with unacknowledged events: {err}");
         }
+        // Closing the channel stops the publisher, which gives the writer lock up; one stuck
+        // (a lost server) is not waited for long — the next writer then finds it gone.
         self.tx = None;
         if let Some(task) = self.task.take() {
-            task.abort();
+            let abort = task.abort_handle();
+            let _ = self
+                .bus
+                .runtime()
+                .block_on(async { tokio::time::timeout(Duration::from_secs(3), task).await });
+            abort.abort();
         }
     }
 }
@@ -450,6 +475,8 @@ struct Lane {
     stream: String,
     inbox: String,
     writer: String,
+    /// This writer's hold on the stream; released when the publisher stops.
+    lock: Option<WriterLock>,
     settings: BatchSettings,
     pos_name: HeaderName,
     /// Subjects as the client takes them, built once.
@@ -477,13 +504,12 @@ struct Lane {
 impl Lane {
     fn new(
         client: async_nats::Client,
+        (inbox, writer, lock): (String, String, WriterLock),
         stream: String,
         settings: BatchSettings,
         last_seq: u64,
         resume: u64,
     ) -> Lane {
-        let inbox = client.new_inbox();
-        let writer = inbox.rsplit('.').next().unwrap_or("spm").to_string();
         let subjects = settings
             .subjects
             .iter()
@@ -495,6 +521,7 @@ impl Lane {
             stream,
             inbox,
             writer,
+            lock: Some(lock),
             pos_name: HeaderName::from_static(POSITION_HEADER),
             subjects,
             settings,
@@ -580,6 +607,9 @@ impl Lane {
                 (m.index, m.subject, m.payload.clone())
             };
             if self.batches.back().is_none_or(|b| b.committing) {
+                if let Some(why) = self.lock.as_ref().and_then(WriterLock::lost) {
+                    return Err(why);
+                }
                 let base = match self.batches.back() {
                     Some(prev) => prev.base + prev.count,
                     None => self.expected_last,
@@ -615,13 +645,14 @@ impl Lane {
                 self.pos_name.clone(),
                 format!("{} {index} {}", self.settings.input, self.writer),
             );
-            // Every message expects its predecessor to be the stream's last: a fast batch is not
-            // atomic, so a guard on the first message alone would let another writer's messages
-            // slip in between ours.
-            headers.insert(
-                async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
-                (b.base + seq - 1).to_string(),
-            );
+            // The batch's first message expects the stream to end where the previous batch
+            // does (the writer lock keeps our own writers apart; see the module documentation).
+            if seq == 1 {
+                headers.insert(
+                    async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
+                    b.base.to_string(),
+                );
+            }
             let reply = format!(
                 "{}.{}.{}.fail.{seq}.{op}.$FI",
                 self.inbox, b.id, self.settings.flow
@@ -747,13 +778,16 @@ impl Lane {
                 };
                 let b = &self.batches[i];
                 if count != b.count || seq != b.base + b.count {
-                    let why = format!(
-                        "batch {batch_id} committed {count} of {} messages at stream sequence {seq}, expected {}: another publisher wrote to stream {} meanwhile",
+                    // Something that ignores the writer lock wrote in the middle of this batch:
+                    // what is stored is interleaved, and only a person can tell what to keep.
+                    return Err(format!(
+                        "batch {batch_id} committed {count} of {} messages at stream sequence {seq}, expected {}: another publisher, one that does not take the writer lock, wrote to stream {} meanwhile; stopping. Its messages sit between this input's events {} and {}",
                         b.count,
                         b.base + b.count,
-                        self.stream
-                    );
-                    return self.recover(why, true).await;
+                        self.stream,
+                        b.first_index,
+                        b.first_index + b.count - 1,
+                    ));
                 }
                 if i != 0 {
                     return self
@@ -814,6 +848,9 @@ impl Lane {
                 "{why} (stream {}; gave up after {MAX_RECOVERIES} attempts without progress)",
                 self.stream
             ));
+        }
+        if let Some(lost) = self.lock.as_ref().and_then(WriterLock::lost) {
+            return Err(format!("{why}; {lost}"));
         }
         tracing::warn!(stream = %self.stream, "{why}; checking where the stream stands");
         let deadline = Instant::now() + self.settings.recover_within;
@@ -900,7 +937,16 @@ impl Lane {
     }
 }
 
-async fn run(mut lane: Lane, mut rx: mpsc::Receiver<Cmd>) -> Result<(), String> {
+/// Publishes until the sink goes (or fails), then gives the writer lock up.
+async fn run(mut lane: Lane, rx: mpsc::Receiver<Cmd>) -> Result<(), String> {
+    let result = publish_all(&mut lane, rx).await;
+    if let Some(lock) = lane.lock.take() {
+        let _ = tokio::time::timeout(Duration::from_secs(2), lock.release()).await;
+    }
+    result
+}
+
+async fn publish_all(lane: &mut Lane, mut rx: mpsc::Receiver<Cmd>) -> Result<(), String> {
     let mut replies = lane
         .client
         .subscribe(format!("{}.>", lane.inbox))

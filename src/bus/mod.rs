@@ -12,6 +12,7 @@
 //! Async code (the gateway) can use [`connect`] and [`ensure_streams`] directly.
 
 mod batch;
+pub mod lock;
 mod sink;
 mod source;
 mod subject;
@@ -268,6 +269,8 @@ pub enum BusError {
         "JetStream stream {stream} does not allow batched publishing (created by an older version, or with --stream-allow-batched false)"
     )]
     BatchDisabled { stream: String },
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
 }
 
 /// The URL with any password or token replaced by `***`, for messages and logs.
