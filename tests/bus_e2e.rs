@@ -550,22 +550,30 @@ fn a_stream_without_batched_publishing_is_used_event_by_event_with_a_warning() {
     assert_eq!(bus.stream_message_count(MARKET_DATA_STREAM).unwrap(), 1_000);
 }
 
-#[test]
-fn a_second_bulk_writer_is_refused_while_the_first_holds_the_stream_and_resumes_after_it() {
-    use spymaster::bus::BatchSettings;
-    let server = NatsServer::start();
-    let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
-    let events = market_events(6_000);
-    // A is in the middle of a batch (of 10 000), paused, and will not commit it by itself.
-    let settings = BatchSettings {
+/// Writer A of input "same-files" has sent `sent` in the middle of a batch (of 10 000), paused,
+/// and will not commit it by itself; returns its settings and A.
+fn writer_paused_mid_batch(
+    bus: &Bus,
+    sent: &[Event],
+) -> (spymaster::bus::BatchSettings, spymaster::bus::BatchSink) {
+    let settings = spymaster::bus::BatchSettings {
         idle_commit: Duration::from_secs(60),
-        ..BatchSettings::new("same-files")
+        ..spymaster::bus::BatchSettings::new("same-files")
     };
     let mut a = bus.batch_sink(settings.clone()).unwrap();
-    for ev in &events[..5_000] {
+    for ev in sent {
         a.send(ev).unwrap();
     }
     a.flush().unwrap();
+    (settings, a)
+}
+
+#[test]
+fn a_second_bulk_writer_is_refused_while_the_first_holds_the_stream_and_resumes_after_it() {
+    let server = NatsServer::start();
+    let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
+    let events = market_events(6_000);
+    let (settings, mut a) = writer_paused_mid_batch(&bus, &events[..5_000]);
 
     // B, the same input, is refused while A runs, and says who holds the stream.
     let err = bus
@@ -597,19 +605,10 @@ fn a_second_bulk_writer_is_refused_while_the_first_holds_the_stream_and_resumes_
 
 #[test]
 fn a_writer_that_ignores_the_lock_and_writes_mid_batch_stops_the_publisher_with_a_clear_error() {
-    use spymaster::bus::BatchSettings;
     let server = NatsServer::start();
     let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
     let events = market_events(6_000);
-    let settings = BatchSettings {
-        idle_commit: Duration::from_secs(60),
-        ..BatchSettings::new("same-files")
-    };
-    let mut a = bus.batch_sink(settings).unwrap();
-    for ev in &events[..5_000] {
-        a.send(ev).unwrap();
-    }
-    a.flush().unwrap();
+    let (_, mut a) = writer_paused_mid_batch(&bus, &events[..5_000]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while bus.stream_message_count(MARKET_DATA_STREAM).unwrap() < 5_000 {
         assert!(Instant::now() < deadline, "the stream never held 5 000");
