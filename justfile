@@ -45,4 +45,4 @@ up:
 # Regenerate the man pages (man/) and shell completions (completions/) from the commands.
 docs:
     cargo build -q
-    for b in spm-replay spm-core spm-synth spm-tap; do SPM_GEN_DOCS=. target/debug/$b; done
+    for b in spm-replay spm-core spm-synth spm-tap spm-lake; do SPM_GEN_DOCS=. target/debug/$b; done

@@ -9,6 +9,7 @@ pub mod dbn;
 pub mod event;
 pub mod hash;
 pub mod io;
+pub mod lake;
 pub mod replay;
 pub mod synth;
 pub mod tap;

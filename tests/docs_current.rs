@@ -12,6 +12,7 @@ fn committed_man_pages_and_completions_are_current() {
         env!("CARGO_BIN_EXE_spm-core"),
         env!("CARGO_BIN_EXE_spm-synth"),
         env!("CARGO_BIN_EXE_spm-tap"),
+        env!("CARGO_BIN_EXE_spm-lake"),
     ] {
         let status = Command::new(bin)
             .env("SPM_GEN_DOCS", tmp.path())

@@ -1,0 +1,247 @@
+//! `spm-lake`: events → a Parquet lake on disk, and the lake back into events (`cat`, `ls`).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use spymaster::cli;
+use spymaster::io::pipe::{PipeSink, PipeSource};
+use spymaster::io::{EventSink, EventSource, PipeFormat, SinkError};
+use spymaster::lake::archive::{self, ArchiveOptions};
+use spymaster::lake::read::{self, LakeSource, Selection};
+use spymaster::lake::{Lake, Layer, StoreConfig, Table, WriteOptions};
+use spymaster::replay;
+
+/// Archives market events and level signals as Parquet (hive-partitioned, ZSTD), and reads
+/// them back.
+#[derive(Debug, Parser)]
+#[command(name = "spm-lake", version, subcommand_negates_reqs = true)]
+struct Args {
+    /// The lake: a local directory.
+    #[arg(long, global = true, env = "SPM_LAKE_ROOT", default_value = "./lake")]
+    root: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    archive: ArchiveArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read tables back as canonical events on stdout, merged by event time.
+    Cat(CatArgs),
+    /// List tables, partitions, files, rows, bytes and time ranges.
+    Ls(LsArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+struct ArchiveArgs {
+    /// Where events come from (stdin: NDJSON or the binary framing, detected).
+    #[arg(long, value_enum, default_value = "stdin")]
+    input: Input,
+    /// Flush a batch at this many rows.
+    #[arg(long, default_value_t = 500_000)]
+    flush_rows: usize,
+    /// Flush a batch open this many seconds (wall time).
+    #[arg(long, default_value_t = 60.0)]
+    flush_secs: f64,
+    /// ZSTD level of the Parquet pages.
+    #[arg(long, default_value_t = 3)]
+    zstd_level: i32,
+    /// Rows per Parquet row group.
+    #[arg(long, default_value_t = 262_144)]
+    row_group_rows: usize,
+    /// Name of the piped input in object names [default: a hash of its first events].
+    #[arg(long)]
+    input_id: Option<String>,
+    /// Stop at the first malformed input item (exit 1) instead of skipping it.
+    #[arg(long)]
+    strict: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Input {
+    Stdin,
+}
+
+#[derive(Debug, ClapArgs)]
+struct CatArgs {
+    /// Tables to read (repeatable) [default: every bronze table].
+    #[arg(long = "table", value_enum)]
+    tables: Vec<Table>,
+    /// Only this UTC date (YYYY-MM-DD).
+    #[arg(long)]
+    date: Option<String>,
+    /// From this event time (ns since the epoch, or ISO 8601).
+    #[arg(long, value_parser = replay::parse_time)]
+    start: Option<u64>,
+    /// Before this event time.
+    #[arg(long, value_parser = replay::parse_time)]
+    end: Option<u64>,
+    /// Only this symbol (or underlying).
+    #[arg(long)]
+    symbol: Option<String>,
+    /// Layer to read the market tables from.
+    #[arg(long, value_enum, default_value = "bronze")]
+    layer: LayerArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PipeFormat::Ndjson)]
+    format: PipeFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LayerArg {
+    Bronze,
+    Silver,
+}
+
+#[derive(Debug, ClapArgs)]
+struct LsArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: LsFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LsFormat {
+    Table,
+    Json,
+}
+
+fn main() -> ExitCode {
+    cli::generate_docs::<Args>();
+    let args = Args::parse();
+    cli::init_logging();
+    cli::finish(run(args))
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let store = StoreConfig {
+        root: args.root.clone(),
+    };
+    match args.command {
+        None => run_archive(&store, &args.archive),
+        Some(Command::Cat(cat)) => run_cat(&store, &cat),
+        Some(Command::Ls(ls)) => run_ls(&store, &ls),
+    }
+}
+
+fn run_archive(store: &StoreConfig, a: &ArchiveArgs) -> anyhow::Result<()> {
+    let Input::Stdin = a.input;
+    anyhow::ensure!(
+        a.flush_secs.is_finite() && a.flush_secs > 0.0,
+        "--flush-secs must be a positive number of seconds"
+    );
+    anyhow::ensure!(a.flush_rows > 0, "--flush-rows must be at least 1");
+    let stop = cli::stop_flag();
+    let lake = Lake::open_for_write(store).context("opening the lake")?;
+    let opts = ArchiveOptions {
+        write: WriteOptions {
+            flush_rows: a.flush_rows,
+            flush_after: Duration::from_secs_f64(a.flush_secs),
+            zstd_level: a.zstd_level,
+            row_group_rows: a.row_group_rows,
+        },
+        input_id: a.input_id.clone(),
+        strict: a.strict,
+        ..ArchiveOptions::default()
+    };
+    let mut source = PipeSource::stdin();
+    let report = archive::archive(&mut source, lake, &opts, stop).context("spm-lake")?;
+    eprint!("{}", report.summary());
+    Ok(())
+}
+
+fn run_cat(store: &StoreConfig, c: &CatArgs) -> anyhow::Result<()> {
+    let lake = Lake::open(store).context("opening the lake")?;
+    let layer = match c.layer {
+        LayerArg::Bronze => Layer::Bronze,
+        LayerArg::Silver => Layer::Silver,
+    };
+    let tables = if c.tables.is_empty() {
+        Table::BRONZE.to_vec()
+    } else {
+        c.tables.clone()
+    };
+    let sel = Selection {
+        date: c.date.clone(),
+        symbol: c.symbol.clone(),
+        start_ns: c.start,
+        end_ns: c.end,
+        ..Selection::all(layer, tables)
+    };
+    let mut source = LakeSource::new(lake, sel).context("reading the lake")?;
+    let mut sink = PipeSink::stdout(c.format);
+    let bar = cli::progress_enabled().then(|| {
+        let bar = indicatif::ProgressBar::new(source.total_rows());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {human_pos}/{human_len} rows {per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut n: u64 = 0;
+    while let Some(event) = source.next_event().context("reading the lake")? {
+        match sink.send(&event) {
+            Ok(()) => {}
+            Err(SinkError::Closed) => return Ok(()),
+            Err(e) => return Err(e).context("writing stdout"),
+        }
+        n += 1;
+        if let Some(bar) = &bar
+            && n.is_multiple_of(4096)
+        {
+            bar.set_position(n);
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    match sink.finish() {
+        Ok(()) | Err(SinkError::Closed) => Ok(()),
+        Err(e) => Err(e).context("writing stdout"),
+    }
+}
+
+fn run_ls(store: &StoreConfig, l: &LsArgs) -> anyhow::Result<()> {
+    let lake = Lake::open(store).context("opening the lake")?;
+    let listing = read::list(&lake, &Selection::all(Layer::Bronze, Table::ALL.to_vec()))
+        .context("listing the lake")?;
+    match l.format {
+        LsFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&listing)?);
+        }
+        LsFormat::Table => {
+            println!(
+                "{:<7} {:<15} {:<20} {:<10} {:>2} {:>5} {:>12} {:>14}  time range (UTC)",
+                "layer", "table", "partition", "date", "hh", "files", "rows", "bytes"
+            );
+            for p in &listing {
+                let range = match (p.min_ts_ns, p.max_ts_ns) {
+                    (Some(a), Some(b)) => format!(
+                        "{} .. {}",
+                        cli::format_ts(a.max(0) as u64),
+                        cli::format_ts(b.max(0) as u64)
+                    ),
+                    _ => "-".into(),
+                };
+                println!(
+                    "{:<7} {:<15} {:<20} {:<10} {:>2} {:>5} {:>12} {:>14}  {}",
+                    p.layer,
+                    p.table,
+                    format!("{}={}", p.key, p.value),
+                    p.date,
+                    p.hour,
+                    p.files,
+                    cli::thousands(p.rows),
+                    cli::thousands(p.bytes),
+                    range
+                );
+            }
+        }
+    }
+    Ok(())
+}

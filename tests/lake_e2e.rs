@@ -1,0 +1,331 @@
+//! End-to-end tests of `spm-lake` on a local root: the bundled sample archived from a pipe and
+//! read back byte for byte, by `spm-core`, and by DuckDB, pyarrow and polars; kills mid-write;
+//! bad input.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+fn testdata_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("testdata/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.to_string_lossy().ends_with(".dbn.zst"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "bundled sample missing: {files:?}");
+    files
+}
+
+/// `spm-replay testdata/*.dbn.zst` in the given pipe format.
+fn replay(format: &str) -> Vec<u8> {
+    let out = Command::new(env!("CARGO_BIN_EXE_spm-replay"))
+        .args(["--speed", "0", "--output", "stdout", "--format", format])
+        .args(testdata_files())
+        .stderr(Stdio::null())
+        .output()
+        .expect("spm-replay");
+    assert!(out.status.success());
+    out.stdout
+}
+
+fn lake() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_spm-lake"))
+}
+
+/// Runs `spm-lake` with `input` on stdin.
+fn run_with_input(mut cmd: Command, input: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spm-lake");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("spm-lake");
+    feeder.join().expect("feeder");
+    out
+}
+
+fn archive(root: &Path, input: &[u8], args: &[&str]) -> Output {
+    let mut cmd = lake();
+    cmd.arg("--root").arg(root).args(args);
+    let out = run_with_input(cmd, input);
+    assert!(
+        out.status.success(),
+        "spm-lake failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn cat(root: &Path, args: &[&str]) -> Vec<u8> {
+    let out = lake()
+        .arg("--root")
+        .arg(root)
+        .arg("cat")
+        .args(args)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("spm-lake cat");
+    assert!(
+        out.status.success(),
+        "spm-lake cat failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn core(input: &[u8]) -> Vec<u8> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_spm-core"));
+    cmd.arg("--stdout");
+    let out = run_with_input(cmd, input);
+    assert!(out.status.success());
+    out.stdout
+}
+
+fn lines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
+}
+
+#[test]
+fn a_replayed_day_archived_from_a_pipe_reads_back_byte_for_byte_in_both_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let ndjson = replay("ndjson");
+    let root = dir.path().join("lake");
+    let out = archive(&root, &ndjson, &["--input", "stdin"]);
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.contains("futures/mbp10"), "{summary}");
+    let back = cat(&root, &[]);
+    assert_eq!(lines(&back), lines(&ndjson));
+    assert!(back == ndjson, "cat differs from what spm-replay printed");
+
+    // The binary framing in and out, on its own root.
+    let bin = replay("bin");
+    let root_bin = dir.path().join("lake-bin");
+    archive(&root_bin, &bin, &[]);
+    assert!(
+        cat(&root_bin, &["--format", "bin"]) == bin,
+        "cat --format bin differs"
+    );
+    assert!(cat(&root_bin, &[]) == ndjson);
+
+    // Partial reads: one table, one symbol, a time window.
+    let trades = cat(&root, &["--table", "futures/trades"]);
+    let want: Vec<&[u8]> = ndjson
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| l.starts_with(b"{\"type\":\"futures_trade\""))
+        .collect();
+    assert_eq!(trades, want.concat());
+    assert!(cat(&root, &["--symbol", "NOPE"]).is_empty());
+    let first: Value =
+        serde_json::from_slice(ndjson.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    let t0 = first["ts_event_ns"].as_u64().unwrap();
+    let window = cat(
+        &root,
+        &[
+            "--start",
+            &(t0 + 1_000_000_000).to_string(),
+            "--end",
+            &(t0 + 2_000_000_000).to_string(),
+        ],
+    );
+    let want: Vec<&[u8]> = ndjson
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| {
+            let v: Value = serde_json::from_slice(l).unwrap();
+            let ts = v["ts_event_ns"].as_u64().unwrap();
+            ts >= t0 + 1_000_000_000 && ts < t0 + 2_000_000_000
+        })
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(window, want.concat());
+}
+
+#[test]
+fn a_stored_day_fed_to_the_engine_gives_the_same_signals_as_the_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let ndjson = replay("ndjson");
+    let root = dir.path().join("lake");
+    archive(&root, &ndjson, &["--flush-rows", "50000"]);
+    let direct = core(&ndjson);
+    assert!(lines(&direct) > 100, "the sample gives snaps");
+    assert!(core(&cat(&root, &[])) == direct);
+}
+
+#[test]
+fn duckdb_pyarrow_and_polars_read_every_table_with_exact_nanosecond_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let ndjson = replay("ndjson");
+    let signals = core(&ndjson);
+    let root = dir.path().join("lake");
+    archive(&root, &ndjson, &["--flush-rows", "100000"]);
+    archive(&root, &signals, &[]);
+
+    let mut expected = serde_json::Map::new();
+    for line in ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let v: Value = serde_json::from_slice(line).unwrap();
+        let table = match v["type"].as_str().unwrap() {
+            "futures_trade" => "bronze/futures/trades",
+            "mbp10" => "bronze/futures/mbp10",
+            "option_trade" => "bronze/options/trades",
+            "stock_trade" => "bronze/stocks/trades",
+            "stock_quote" => "bronze/stocks/quotes",
+            other => panic!("unexpected {other}"),
+        };
+        let entry = expected.entry(table).or_insert_with(|| json!({"ts": []}));
+        entry["ts"]
+            .as_array_mut()
+            .unwrap()
+            .push(v["ts_event_ns"].clone());
+    }
+    let mut levels = Vec::new();
+    for line in signals.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let v: Value = serde_json::from_slice(line).unwrap();
+        let ts_ns = v["ts"].as_u64().unwrap() * 1_000_000;
+        for l in v["levels"].as_array().unwrap() {
+            levels.push(json!([
+                ts_ns,
+                l["id"],
+                l["price"],
+                l["signal"],
+                l["break_score_smooth"],
+                l["barrier"]["state"],
+                l["tape"]["imbalance"]
+            ]));
+        }
+    }
+    assert!(levels.len() > 1000);
+    expected.insert("gold/levels/signals".into(), json!({"levels": levels}));
+    let expected_path = dir.path().join("expected.json");
+    std::fs::write(&expected_path, Value::Object(expected).to_string()).unwrap();
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/lake_readers.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&root)
+        .arg(&expected_path)
+        .output()
+        .expect("python3");
+    let report = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("ModuleNotFoundError"),
+        "DuckDB, pyarrow and polars are needed: run scripts/install-test-deps\n{stderr}"
+    );
+    assert!(out.status.success(), "{report}{stderr}");
+    // Three readers × (four bronze tables of the sample + gold).
+    assert_eq!(report.matches(", equal").count(), 15, "{report}");
+}
+
+#[test]
+fn a_piped_archive_killed_at_random_moments_and_rerun_stores_each_event_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ndjson = replay("ndjson");
+    let input = dir.path().join("day.ndjson");
+    std::fs::write(&input, &ndjson).unwrap();
+    let root = dir.path().join("lake");
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    eprintln!("kill schedule seed {seed}");
+    let mut state = seed | 1;
+    let mut rand = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut killed_mid_write = 0;
+    for _ in 0..5 {
+        let mut child = lake()
+            .arg("--root")
+            .arg(&root)
+            .args(["--flush-rows", "4000"])
+            .stdin(std::fs::File::open(&input).unwrap())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(150 + rand() % 900));
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_write += 1;
+        }
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+    assert!(
+        killed_mid_write >= 3,
+        "the runs ended before the kills: input too small"
+    );
+    let out = archive(&root, &ndjson, &["--flush-rows", "4000"]);
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.contains("already stored"), "{summary}");
+    let back = cat(&root, &[]);
+    assert_eq!(lines(&back), lines(&ndjson), "each event exactly once");
+    assert!(back == ndjson, "the events read back differ");
+    let leftovers: Vec<_> = walk(&root)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains('#'))
+        .collect();
+    assert!(leftovers.is_empty(), "staging files left: {leftovers:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn malformed_lines_and_unstorable_events_are_reported_with_their_position_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    let good1 = r#"{"type":"stock_trade","ts_event_ns":1763737200000000000,"ts_recv_ns":1763737200000000001,"source":"replay","symbol":"SPY","price":600.01,"size":100}"#;
+    let bad_date = r#"{"type":"option_trade","ts_event_ns":1763737200000000002,"ts_recv_ns":1763737200000000002,"source":"replay","underlying":"SPY","option_symbol":"X","exp_date":"21/11/2025","strike":600.0,"right":"C","price":1.0,"size":1,"aggressor":0}"#;
+    let good2 = r#"{"type":"stock_trade","ts_event_ns":1763737200000000003,"ts_recv_ns":1763737200000000003,"source":"replay","symbol":"SPY","price":null,"size":5,"extra":"ignored"}"#;
+    let input = format!("{good1}\nnot json at all\n{bad_date}\n{good2}\n");
+    let out = archive(&root, input.as_bytes(), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 2"), "{stderr}");
+    assert!(
+        stderr.contains("exp_date is not a YYYY-MM-DD date"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("skipped, malformed input: 1"), "{stderr}");
+    let back = String::from_utf8(cat(&root, &["--table", "stocks/trades"])).unwrap();
+    let want = format!("{good1}\n{}\n", good2.replace(r#","extra":"ignored""#, ""));
+    assert_eq!(back, want);
+}
+
+#[test]
+fn an_unwritable_root_exits_1_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    let mut cmd = lake();
+    cmd.arg("--root").arg(file.join("lake"));
+    let out = run_with_input(cmd, b"");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("lake root") && stderr.contains("cannot create"),
+        "{stderr}"
+    );
+}
