@@ -2,11 +2,18 @@
 //! what stdin/stdout are connected to (DESIGN.md: a FIFO or a redirected file is a pipe; a
 //! terminal or `/dev/null` is not). Every binary goes through here, so none of them carries
 //! its own copy of this glue. It sits above both [`crate::io`] (pipes) and [`crate::bus`]
-//! (NATS), which know nothing of each other.
+//! (NATS), which know nothing of each other, and it is where the lake meets the bus.
 
-use crate::bus::{BatchSettings, Bus, BusConfig, BusError, SinkSettings, SourceOptions};
+use std::time::Duration;
+
+use crate::bus::{
+    BatchSettings, Bus, BusConfig, BusError, DurableSettings, DurableSource, Polled,
+    SinkSettings, SourceOptions,
+};
+use crate::event::Event;
 use crate::io::pipe::{LineFlush, PipeSink, PipeSource, StdioKind, stdio_kind};
-use crate::io::{EventSink, EventSource, PipeFormat};
+use crate::io::{EventSink, EventSource, PipeFormat, SourceError};
+use crate::lake::archive::{ArchiveInput, Next};
 
 /// Where a command writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -112,4 +119,52 @@ pub fn open_source(
             Box::new(Bus::connect(bus)?.source(subjects, opts)?)
         }
     })
+}
+
+/// A durable bus consumer as the lake's input: positions are stream sequences, the input is
+/// named after its stream, and stored positions are acknowledged.
+pub struct BusArchiveInput {
+    source: DurableSource,
+}
+
+impl BusArchiveInput {
+    /// Creates the streams if missing, then the durable consumer.
+    pub fn open(bus: &BusConfig, settings: DurableSettings) -> Result<Self, BusError> {
+        let bus = Bus::connect(bus)?;
+        bus.ensure_streams()?;
+        Ok(BusArchiveInput {
+            source: DurableSource::new(&bus, settings)?,
+        })
+    }
+}
+
+impl ArchiveInput for BusArchiveInput {
+    fn identity(&self) -> Option<String> {
+        Some(self.source.settings().stream.clone())
+    }
+
+    fn next(&mut self, timeout: Duration) -> Result<Next, SourceError> {
+        match self.source.poll(timeout)? {
+            Polled::Idle => Ok(Next::Idle),
+            Polled::Message(m) => match Event::from_json(&m.payload, Some(&m.subject)) {
+                Ok(e) => Ok(Next::Event(e, m.stream_seq)),
+                Err(err) => Ok(Next::Bad(
+                    Some(m.stream_seq),
+                    SourceError::Bad {
+                        input: self.source.input().to_string(),
+                        position: m.position(),
+                        message: err.to_string(),
+                    },
+                )),
+            },
+        }
+    }
+
+    fn stored_through(&mut self, pos: u64, last: bool) -> Result<(), SourceError> {
+        self.source.ack_through(pos, last)
+    }
+
+    fn unacked(&self) -> usize {
+        self.source.unacked()
+    }
 }

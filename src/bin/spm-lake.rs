@@ -8,10 +8,12 @@ use clap::{Args as ClapArgs, Parser, Subcommand};
 use spymaster::cli;
 use spymaster::io::pipe::{PipeSink, PipeSource};
 use spymaster::io::{EventSink, EventSource, PipeFormat, SinkError};
-use spymaster::lake::archive::{self, ArchiveOptions};
+use spymaster::bus::{BusConfig, DurableSettings, LEVEL_SIGNALS_STREAM, MARKET_DATA_STREAM};
+use spymaster::lake::archive::{self, ArchiveOptions, PipeInput};
 use spymaster::lake::read::{self, LakeSource, Selection};
 use spymaster::lake::{Lake, Layer, StoreConfig, Table, WriteOptions};
 use spymaster::replay;
+use spymaster::wiring::{BusArchiveInput, InputSource};
 
 /// Archives market events and level signals as Parquet (hive-partitioned, ZSTD), and reads
 /// them back.
@@ -25,6 +27,8 @@ struct Args {
     command: Option<Command>,
     #[command(flatten)]
     archive: ArchiveArgs,
+    #[command(flatten)]
+    bus: BusConfig,
 }
 
 #[derive(Debug, Subcommand)]
@@ -37,9 +41,25 @@ enum Command {
 
 #[derive(Debug, ClapArgs)]
 struct ArchiveArgs {
-    /// Where events come from (stdin: NDJSON or the binary framing, detected).
-    #[arg(long, value_enum, default_value = "stdin")]
-    input: Input,
+    /// Where events come from: stdin (NDJSON or the binary framing, detected), or NATS through
+    /// durable consumers (MARKET_DATA → bronze, LEVEL_SIGNALS → gold) [default: stdin when it
+    /// is a pipe or a file, else NATS].
+    #[arg(long, value_enum)]
+    input: Option<InputSource>,
+    /// Durable consumer on MARKET_DATA (bronze).
+    #[arg(long, default_value = "spm-lake-bronze")]
+    bronze_consumer: String,
+    /// Durable consumer on LEVEL_SIGNALS (gold).
+    #[arg(long, default_value = "spm-lake-gold")]
+    gold_consumer: String,
+    /// A new consumer starts at the stream's first message (false: at new messages only). An
+    /// existing consumer always resumes where it was acknowledged.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    from_start: bool,
+    /// Exit after this many seconds without an event (NATS input) instead of running until a
+    /// signal.
+    #[arg(long, value_name = "SECS")]
+    idle_exit: Option<f64>,
     /// Flush a batch at this many rows.
     #[arg(long, default_value_t = 500_000)]
     flush_rows: usize,
@@ -58,11 +78,6 @@ struct ArchiveArgs {
     /// Stop at the first malformed input item (exit 1) instead of skipping it.
     #[arg(long)]
     strict: bool,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Input {
-    Stdin,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -121,36 +136,82 @@ fn run(args: Args) -> anyhow::Result<()> {
         root: args.root.clone(),
     };
     match args.command {
-        None => run_archive(&store, &args.archive),
+        None => run_archive(&store, &args.archive, &args.bus),
         Some(Command::Cat(cat)) => run_cat(&store, &cat),
         Some(Command::Ls(ls)) => run_ls(&store, &ls),
     }
 }
 
-fn run_archive(store: &StoreConfig, a: &ArchiveArgs) -> anyhow::Result<()> {
-    let Input::Stdin = a.input;
+fn run_archive(store: &StoreConfig, a: &ArchiveArgs, bus: &BusConfig) -> anyhow::Result<()> {
     anyhow::ensure!(
         a.flush_secs.is_finite() && a.flush_secs > 0.0,
         "--flush-secs must be a positive number of seconds"
     );
     anyhow::ensure!(a.flush_rows > 0, "--flush-rows must be at least 1");
     let stop = cli::stop_flag();
-    let lake = Lake::open_for_write(store).context("opening the lake")?;
+    let flush_after = Duration::from_secs_f64(a.flush_secs);
     let opts = ArchiveOptions {
         write: WriteOptions {
             flush_rows: a.flush_rows,
-            flush_after: Duration::from_secs_f64(a.flush_secs),
+            flush_after,
             zstd_level: a.zstd_level,
             row_group_rows: a.row_group_rows,
         },
         input_id: a.input_id.clone(),
         strict: a.strict,
+        idle_exit: a.idle_exit.map(Duration::from_secs_f64),
         ..ArchiveOptions::default()
     };
-    let mut source = PipeSource::stdin();
-    let report = archive::archive(&mut source, lake, &opts, stop).context("spm-lake")?;
-    eprint!("{}", report.summary());
-    Ok(())
+    match a.input.unwrap_or_else(InputSource::auto) {
+        InputSource::Stdin => {
+            let lake = Lake::open_for_write(store).context("opening the lake")?;
+            let mut input = PipeInput::new(PipeSource::stdin(), a.strict);
+            let report = archive::archive(&mut input, lake, &opts, stop).context("spm-lake")?;
+            eprint!("{}", report.summary());
+            Ok(())
+        }
+        InputSource::Nats => {
+            // One durable consumer per stream, each with its own writer, side by side.
+            let lake = Lake::open_for_write(store).context("opening the lake")?;
+            let consumers = [
+                (MARKET_DATA_STREAM, a.bronze_consumer.clone()),
+                (LEVEL_SIGNALS_STREAM, a.gold_consumer.clone()),
+            ];
+            let workers: Vec<_> = consumers
+                .into_iter()
+                .map(|(stream, durable)| {
+                    let lake = lake.reopen();
+                    let (bus, opts) = (bus.clone(), opts.clone());
+                    let mut settings = DurableSettings::new(stream, durable);
+                    settings.from_start = a.from_start;
+                    // A message waits at most one flush age in a batch before it is acknowledged.
+                    settings.ack_wait = (flush_after * 2).max(Duration::from_secs(60));
+                    std::thread::spawn(move || -> anyhow::Result<_> {
+                        let lake = lake.context("opening the lake")?;
+                        let mut input = BusArchiveInput::open(&bus, settings)
+                            .with_context(|| format!("reading {stream}"))?;
+                        archive::archive(&mut input, lake, &opts, stop)
+                            .with_context(|| format!("archiving {stream}"))
+                    })
+                })
+                .collect();
+            let mut first_err = None;
+            for w in workers {
+                match w.join() {
+                    Ok(Ok(report)) => eprint!("{}", report.summary()),
+                    Ok(Err(e)) => {
+                        // One stream failing stops the other too: nothing it holds is lost.
+                        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                        first_err.get_or_insert(e);
+                    }
+                    Err(_) => {
+                        first_err.get_or_insert(anyhow::anyhow!("a lake worker panicked"));
+                    }
+                }
+            }
+            first_err.map_or(Ok(()), Err)
+        }
+    }
 }
 
 fn run_cat(store: &StoreConfig, c: &CatArgs) -> anyhow::Result<()> {

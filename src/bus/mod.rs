@@ -12,6 +12,7 @@
 //! Async code (the gateway) can use [`connect`] and [`ensure_streams`] directly.
 
 mod batch;
+mod durable;
 pub mod lock;
 mod sink;
 mod source;
@@ -19,6 +20,7 @@ mod subject;
 pub mod testing;
 
 pub use batch::{BatchSettings, BatchSink, POSITION_HEADER, Position};
+pub use durable::{DurableMessage, DurableSettings, DurableSource, Polled};
 pub use sink::{NatsSink, SinkSettings, message_id};
 pub use source::{NatsRawSource, NatsSource, RawMessage, SourceOptions};
 pub use subject::{subject_matches, subjects_overlap};

@@ -4,7 +4,7 @@
 //! `--input-id`), and each event's position is its 0-based index in the input, so a re-run of
 //! the same input after a kill stores exactly what the first run had not.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,10 @@ pub struct ArchiveOptions {
     pub strict: bool,
     /// Interval of the progress log line.
     pub log_every: Duration,
+    /// Store everything pending when the input holds this many unacknowledged items.
+    pub max_unacked: usize,
+    /// Stop after this long without an event (a live input), instead of waiting for a signal.
+    pub idle_exit: Option<Duration>,
 }
 
 impl Default for ArchiveOptions {
@@ -44,6 +48,8 @@ impl Default for ArchiveOptions {
             input_id: None,
             strict: false,
             log_every: Duration::from_secs(10),
+            max_unacked: 1_000_000,
+            idle_exit: None,
         }
     }
 }
@@ -106,88 +112,181 @@ pub fn input_identity(first: &[Event]) -> String {
     format!("stdin-{:016x}", crate::hash::fnv1a64(&bytes))
 }
 
-/// Archives everything `source` yields until its end or `stop`, then flushes.
+/// What an [`ArchiveInput`] yields.
+#[derive(Debug)]
+pub enum Next {
+    /// An event at its lake position.
+    Event(Event, u64),
+    /// An item that is not an event, at its position (when it has one): reported and skipped.
+    Bad(Option<u64>, SourceError),
+    /// Nothing within the timeout (a live input): time to flush what is due.
+    Idle,
+    End,
+}
+
+/// Where the lake's events come from: a pipe, or a durable bus consumer.
+pub trait ArchiveInput {
+    /// The name of the input in object names, when the input has one of its own (a stream).
+    fn identity(&self) -> Option<String>;
+    fn next(&mut self, timeout: Duration) -> Result<Next, SourceError>;
+    /// Everything at or below `pos` is stored: the input may forget it (acknowledge it).
+    fn stored_through(&mut self, _pos: u64, _last: bool) -> Result<(), SourceError> {
+        Ok(())
+    }
+    /// Items read and not yet stored that the input holds on to (unacknowledged messages).
+    fn unacked(&self) -> usize {
+        0
+    }
+}
+
+/// A piped input: positions are the events' 0-based indexes.
+pub struct PipeInput<S> {
+    source: S,
+    pos: u64,
+    strict: bool,
+}
+
+impl<S: EventSource> PipeInput<S> {
+    pub fn new(source: S, strict: bool) -> Self {
+        PipeInput {
+            source,
+            pos: 0,
+            strict,
+        }
+    }
+}
+
+impl<S: EventSource> ArchiveInput for PipeInput<S> {
+    fn identity(&self) -> Option<String> {
+        None
+    }
+
+    fn next(&mut self, _timeout: Duration) -> Result<Next, SourceError> {
+        match self.source.next_event() {
+            Ok(Some(e)) => {
+                self.pos += 1;
+                Ok(Next::Event(e, self.pos - 1))
+            }
+            Ok(None) => Ok(Next::End),
+            Err(e) if e.is_recoverable() && !self.strict => Ok(Next::Bad(None, e)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Archives everything `input` yields until its end or `stop`, then flushes.
 pub fn archive(
-    source: &mut dyn EventSource,
+    input: &mut dyn ArchiveInput,
     lake: Lake,
     opts: &ArchiveOptions,
     stop: &AtomicBool,
 ) -> Result<ArchiveReport, ArchiveError> {
     let started = Instant::now();
     let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
-    let mut next = |skipped: &mut BTreeMap<String, u64>| -> Result<Option<Event>, SourceError> {
-        loop {
-            match source.next_event() {
-                Ok(e) => return Ok(e),
-                Err(e) if e.is_recoverable() && !opts.strict => {
-                    tracing::warn!("{e}; skipped");
-                    *skipped.entry("malformed input".into()).or_default() += 1;
+    let poll = Duration::from_millis(200);
+    // A piped input is named by its first events; they are held until the name is known.
+    let mut head = VecDeque::new();
+    let mut ended = false;
+    let input_id = match opts.input_id.clone().or_else(|| input.identity()) {
+        Some(id) => id,
+        None => {
+            // Read even after a signal: a shorter head would name the input differently.
+            let mut first = Vec::new();
+            while first.len() < IDENTITY_EVENTS {
+                match input.next(poll)? {
+                    Next::Event(e, pos) => {
+                        first.push(e.clone());
+                        head.push_back(Next::Event(e, pos));
+                    }
+                    Next::End => {
+                        ended = true;
+                        break;
+                    }
+                    other => head.push_back(other),
                 }
-                Err(e) => return Err(e),
             }
+            input_identity(&first)
         }
     };
-    // The identity needs the first events; they are held until it is known.
-    let mut head = Vec::new();
-    if opts.input_id.is_none() {
-        // Read even after a signal: a shorter head would name the input differently.
-        while head.len() < IDENTITY_EVENTS {
-            match next(&mut skipped)? {
-                Some(e) => head.push(e),
-                None => break,
-            }
-        }
-    }
-    let input_id = opts
-        .input_id
-        .clone()
-        .unwrap_or_else(|| input_identity(&head));
     let mut writer = LakeWriter::new(lake, &input_id, opts.write.clone())?;
-    let mut pos: u64 = 0;
+    let mut events: u64 = 0;
     let mut last_log = Instant::now();
+    let mut last_check = Instant::now();
     let mut logged_rows: u64 = 0;
-    let mut head = head.into_iter();
+    let mut acked: Option<u64> = None;
+    let mut last_event = Instant::now();
     // A fatal input error still stores everything valid read before it.
     let mut failed = None;
     loop {
-        let event = match head.next() {
-            Some(e) => Some(e),
-            None if stop.load(Ordering::Relaxed) => None,
-            None => match next(&mut skipped) {
-                Ok(e) => e,
+        let next = match head.pop_front() {
+            Some(n) => n,
+            None if ended || stop.load(Ordering::Relaxed) => break,
+            None => match input.next(poll) {
+                Ok(n) => n,
                 Err(e) => {
                     failed = Some(e);
-                    None
+                    break;
                 }
             },
         };
-        let Some(event) = event else { break };
-        match writer.push(&event, pos)? {
-            Pushed::Buffered | Pushed::AlreadyStored => {}
-            Pushed::Rejected(reason) => {
-                tracing::warn!(
-                    "event {pos} ({} at {}): {reason}; skipped",
-                    event.kind().type_name(),
-                    event.ts_event_ns()
-                );
+        let mut idle = false;
+        match next {
+            Next::Event(event, pos) => {
+                events += 1;
+                last_event = Instant::now();
+                if let Pushed::Rejected(reason) = writer.push(&event, pos)? {
+                    tracing::warn!(
+                        "event {pos} ({} at {}): {reason}; skipped",
+                        event.kind().type_name(),
+                        event.ts_event_ns()
+                    );
+                }
             }
+            Next::Bad(pos, e) => {
+                tracing::warn!("{e}; skipped");
+                *skipped.entry("malformed input".into()).or_default() += 1;
+                if let Some(pos) = pos {
+                    writer.note_position(pos);
+                }
+            }
+            Next::Idle => {
+                if opts.idle_exit.is_some_and(|d| last_event.elapsed() >= d) {
+                    tracing::info!("no event for {:?}: stopping", opts.idle_exit.unwrap_or_default());
+                    break;
+                }
+                idle = true;
+            }
+            Next::End => break,
         }
-        pos += 1;
-        if pos.is_multiple_of(4096) {
+        if idle || events.is_multiple_of(4096) {
             let now = Instant::now();
-            writer.flush_due(now)?;
+            if idle || now.duration_since(last_check) >= Duration::from_millis(100) {
+                last_check = now;
+                writer.flush_due(now)?;
+                // The bus holds unacknowledged messages up to a limit: store before it is hit.
+                if input.unacked() >= opts.max_unacked {
+                    writer.finish()?;
+                }
+                if let Some(through) = writer.durable_through()
+                    && acked.is_none_or(|a| through > a)
+                {
+                    input.stored_through(through, false)?;
+                    acked = Some(through);
+                }
+            }
             if now.duration_since(last_log) >= opts.log_every {
                 let rows: u64 = writer.stats().rows.values().sum();
                 let secs = now.duration_since(last_log).as_secs_f64();
                 tracing::info!(
-                    "{} events; {:.0} rows/s; {} batches pending ({} rows), oldest {:.1} s",
-                    pos,
+                    "{} events; {:.0} rows/s; {} batches pending ({} rows), oldest {:.1} s; {} unacknowledged",
+                    events,
                     (rows - logged_rows) as f64 / secs,
                     writer.pending_batches(),
                     writer.pending_rows(),
                     writer
                         .oldest_pending()
                         .map_or(0.0, |t| now.duration_since(t).as_secs_f64()),
+                    input.unacked(),
                 );
                 logged_rows = rows;
                 last_log = now;
@@ -195,6 +294,9 @@ pub fn archive(
         }
     }
     writer.finish()?;
+    if let Some(through) = writer.durable_through() {
+        input.stored_through(through, true)?;
+    }
     if let Some(e) = failed {
         return Err(e.into());
     }
@@ -204,7 +306,7 @@ pub fn archive(
     }
     Ok(ArchiveReport {
         input_id,
-        events: pos,
+        events,
         rows: stats.rows.clone(),
         already_stored: stats.already_stored,
         skipped,

@@ -85,6 +85,20 @@ impl Lake {
         Ok(lake)
     }
 
+    /// Another handle on the same root, with its own I/O runtime (one per writer thread); no
+    /// sweep, no probe.
+    pub fn reopen(&self) -> Result<Lake, LakeError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(LakeError::Runtime)?;
+        Ok(Lake {
+            store: self.store.clone(),
+            root: self.root.clone(),
+            runtime,
+        })
+    }
+
     pub fn root(&self) -> &str {
         &self.root
     }

@@ -227,6 +227,11 @@ impl LakeWriter {
         }
     }
 
+    /// Records a position that holds nothing to store (an item that was not an event).
+    pub fn note_position(&mut self, pos: u64) {
+        self.last_pushed = self.last_pushed.max(Some(pos));
+    }
+
     /// Takes one event at lake position `pos` (positions increase with each call).
     pub fn push(&mut self, event: &Event, pos: u64) -> Result<Pushed, LakeError> {
         self.last_pushed = Some(pos);
