@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use crate::bus::{
-    BatchSettings, Bus, BusConfig, BusError, DurableSettings, DurableSource, Polled,
-    SinkSettings, SourceOptions,
+    BatchSettings, Bus, BusConfig, BusError, DurableSettings, DurableSource, Polled, SinkSettings,
+    SourceOptions,
 };
 use crate::event::Event;
 use crate::io::pipe::{LineFlush, PipeSink, PipeSource, StdioKind, stdio_kind};

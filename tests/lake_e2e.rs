@@ -2,99 +2,14 @@
 //! read back byte for byte, by `spm-core`, and by DuckDB, pyarrow and polars; kills mid-write;
 //! bad input.
 
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
-fn testdata_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("testdata/")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.to_string_lossy().ends_with(".dbn.zst"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 3, "bundled sample missing: {files:?}");
-    files
-}
-
-/// `spm-replay testdata/*.dbn.zst` in the given pipe format.
-fn replay(format: &str) -> Vec<u8> {
-    let out = Command::new(env!("CARGO_BIN_EXE_spm-replay"))
-        .args(["--speed", "0", "--output", "stdout", "--format", format])
-        .args(testdata_files())
-        .stderr(Stdio::null())
-        .output()
-        .expect("spm-replay");
-    assert!(out.status.success());
-    out.stdout
-}
-
-fn lake() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_spm-lake"))
-}
-
-/// Runs `spm-lake` with `input` on stdin.
-fn run_with_input(mut cmd: Command, input: &[u8]) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spm-lake");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().expect("spm-lake");
-    feeder.join().expect("feeder");
-    out
-}
-
-fn archive(root: &Path, input: &[u8], args: &[&str]) -> Output {
-    let mut cmd = lake();
-    cmd.arg("--root").arg(root).args(args);
-    let out = run_with_input(cmd, input);
-    assert!(
-        out.status.success(),
-        "spm-lake failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn cat(root: &Path, args: &[&str]) -> Vec<u8> {
-    let out = lake()
-        .arg("--root")
-        .arg(root)
-        .arg("cat")
-        .args(args)
-        .stderr(Stdio::piped())
-        .output()
-        .expect("spm-lake cat");
-    assert!(
-        out.status.success(),
-        "spm-lake cat failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-fn core(input: &[u8]) -> Vec<u8> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_spm-core"));
-    cmd.arg("--stdout");
-    let out = run_with_input(cmd, input);
-    assert!(out.status.success());
-    out.stdout
-}
-
-fn lines(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|&&b| b == b'\n').count()
-}
+use common::lake::{archive, cat, check_with_readers, core, lake, lines, replay, run_with_input};
+use serde_json::Value;
 
 #[test]
 fn a_replayed_day_archived_from_a_pipe_reads_back_byte_for_byte_in_both_formats() {
@@ -170,58 +85,7 @@ fn duckdb_pyarrow_and_polars_read_every_table_with_exact_nanosecond_times() {
     archive(&root, &ndjson, &["--flush-rows", "100000"]);
     archive(&root, &signals, &[]);
 
-    let mut expected = serde_json::Map::new();
-    for line in ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let v: Value = serde_json::from_slice(line).unwrap();
-        let table = match v["type"].as_str().unwrap() {
-            "futures_trade" => "bronze/futures/trades",
-            "mbp10" => "bronze/futures/mbp10",
-            "option_trade" => "bronze/options/trades",
-            "stock_trade" => "bronze/stocks/trades",
-            "stock_quote" => "bronze/stocks/quotes",
-            other => panic!("unexpected {other}"),
-        };
-        let entry = expected.entry(table).or_insert_with(|| json!({"ts": []}));
-        entry["ts"]
-            .as_array_mut()
-            .unwrap()
-            .push(v["ts_event_ns"].clone());
-    }
-    let mut levels = Vec::new();
-    for line in signals.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let v: Value = serde_json::from_slice(line).unwrap();
-        let ts_ns = v["ts"].as_u64().unwrap() * 1_000_000;
-        for l in v["levels"].as_array().unwrap() {
-            levels.push(json!([
-                ts_ns,
-                l["id"],
-                l["price"],
-                l["signal"],
-                l["break_score_smooth"],
-                l["barrier"]["state"],
-                l["tape"]["imbalance"]
-            ]));
-        }
-    }
-    assert!(levels.len() > 1000);
-    expected.insert("gold/levels/signals".into(), json!({"levels": levels}));
-    let expected_path = dir.path().join("expected.json");
-    std::fs::write(&expected_path, Value::Object(expected).to_string()).unwrap();
-
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/lake_readers.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg(&root)
-        .arg(&expected_path)
-        .output()
-        .expect("python3");
-    let report = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("ModuleNotFoundError"),
-        "DuckDB, pyarrow and polars are needed: run scripts/install-test-deps\n{stderr}"
-    );
-    assert!(out.status.success(), "{report}{stderr}");
+    let report = check_with_readers(&root, dir.path(), &ndjson, &signals);
     // Three readers × (four bronze tables of the sample + gold).
     assert_eq!(report.matches(", equal").count(), 15, "{report}");
 }

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args as ClapArgs, Parser, Subcommand};
+use spymaster::bus::{BusConfig, DurableSettings, LEVEL_SIGNALS_STREAM, MARKET_DATA_STREAM};
 use spymaster::cli;
 use spymaster::io::pipe::{PipeSink, PipeSource};
 use spymaster::io::{EventSink, EventSource, PipeFormat, SinkError};
-use spymaster::bus::{BusConfig, DurableSettings, LEVEL_SIGNALS_STREAM, MARKET_DATA_STREAM};
 use spymaster::lake::archive::{self, ArchiveOptions, PipeInput};
 use spymaster::lake::read::{self, LakeSource, Selection};
 use spymaster::lake::{Lake, Layer, StoreConfig, Table, WriteOptions};

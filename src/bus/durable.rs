@@ -6,6 +6,14 @@
 //! per message. It is created idempotently (a new one starts at the stream's first message, or
 //! at new messages only); an existing one carries on from its acknowledgement floor, and the
 //! server redelivers whatever was delivered but not acknowledged when a reader died.
+//!
+//! One reader per consumer: the lake's exactly-once rule needs every message of a partition
+//! between a batch's first and last sequence in that batch, which two readers splitting one
+//! consumer would break. A reader therefore takes the writer lock `lake.{stream}.{consumer}`
+//! ([`super::lock`]) — a second one is refused while the first runs — and, holding it, knows
+//! that messages delivered and not acknowledged belong to a reader that died: it resets the
+//! consumer to its acknowledgement floor (`$JS.API.CONSUMER.RESET`, nats-server 2.14+) so they
+//! come again at once instead of after the acknowledgement wait.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -15,6 +23,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+use super::lock::{Holder, LockError, WriterLock};
 use super::{Bus, BusError};
 use crate::io::{Position, SourceError};
 
@@ -90,6 +99,7 @@ pub struct DurableSource {
     /// (stream sequence, ack subject) of messages delivered and not acknowledged, in order.
     unacked: VecDeque<(u64, String)>,
     acked_through: Option<u64>,
+    lock: Option<WriterLock>,
 }
 
 impl std::fmt::Debug for DurableSource {
@@ -114,8 +124,20 @@ impl DurableSource {
             stream: settings.stream.clone(),
             message,
         };
-        let consumer = bus.runtime().block_on(async {
-            let js = jetstream::new(bus.client().clone());
+        let (consumer, lock) = bus.runtime().block_on(async {
+            let client = bus.client();
+            let js = jetstream::new(client.clone());
+            let key = format!("lake.{}.{}", settings.stream, settings.durable);
+            let writer = client.new_inbox().rsplit('.').next().unwrap_or("lake").to_string();
+            let lock = WriterLock::acquire(client, &key, Holder::this_process(&writer, &input))
+                .await
+                .map_err(|e| match e {
+                    LockError::Held { holder, .. } => stream_err(format!(
+                        "another reader holds consumer {}: {holder}; one spm-lake per consumer",
+                        settings.durable
+                    )),
+                    other => stream_err(other.to_string()),
+                })?;
             let stream = js
                 .get_stream(&settings.stream)
                 .await
@@ -136,15 +158,35 @@ impl DurableSource {
                 .get_or_create_consumer(&settings.durable, config)
                 .await
                 .map_err(|e| stream_err(format!("consumer {}: {e}", settings.durable)))?;
+            let mut consumer = consumer;
+            let info = consumer
+                .info()
+                .await
+                .map_err(|e| stream_err(format!("consumer {}: {e}", settings.durable)))?;
+            if info.num_ack_pending > 0 {
+                let floor = info.ack_floor.stream_sequence;
+                let pending = info.num_ack_pending;
+                reset_to_ack_floor(client, &settings).await.map_or_else(
+                    |e| tracing::warn!(
+                        "consumer {}: {pending} messages of a reader that died are redelivered only after the acknowledgement wait ({:?}): {e}",
+                        settings.durable, info.config.ack_wait
+                    ),
+                    |()| tracing::info!(
+                        "consumer {}: {pending} messages delivered to a reader that died; redelivering from after {floor}",
+                        settings.durable
+                    ),
+                );
+            }
             let messages = consumer
                 .stream()
                 .max_messages_per_batch(settings.pull_batch.max(1))
                 .messages()
                 .await
                 .map_err(|e| stream_err(format!("consumer {}: {e}", settings.durable)))?;
-            Ok::<_, BusError>(messages)
+            Ok::<_, BusError>((messages, lock))
         })?;
         let task = bus.runtime().spawn(pull(consumer, tx));
+        let lock = Some(lock);
         Ok(DurableSource {
             bus: bus.clone(),
             settings,
@@ -153,6 +195,7 @@ impl DurableSource {
             task,
             unacked: VecDeque::new(),
             acked_through: None,
+            lock,
         })
     }
 
@@ -167,6 +210,12 @@ impl DurableSource {
 
     /// The next message, or [`Polled::Idle`] after `timeout` without one.
     pub fn poll(&mut self, timeout: Duration) -> Result<Polled, SourceError> {
+        if let Some(why) = self.lock.as_ref().and_then(WriterLock::lost) {
+            return Err(SourceError::Fatal {
+                input: self.input.clone(),
+                message: format!("lost the consumer's lock ({why}): stopping"),
+            });
+        }
         let item = self
             .bus
             .runtime()
@@ -235,6 +284,29 @@ impl DurableSource {
 impl Drop for DurableSource {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(lock) = self.lock.take() {
+            self.bus.runtime().block_on(lock.release());
+        }
+    }
+}
+
+/// Asks the server to deliver again everything after the consumer's acknowledgement floor.
+async fn reset_to_ack_floor(
+    client: &async_nats::Client,
+    settings: &DurableSettings,
+) -> Result<(), String> {
+    let subject = format!(
+        "$JS.API.CONSUMER.RESET.{}.{}",
+        settings.stream, settings.durable
+    );
+    let reply = client
+        .request(subject, Bytes::new())
+        .await
+        .map_err(|e| format!("the server does not reset consumers ({e}); 2.14 or later does"))?;
+    let v: serde_json::Value = serde_json::from_slice(&reply.payload).map_err(|e| e.to_string())?;
+    match v.get("error") {
+        Some(err) => Err(err.to_string()),
+        None => Ok(()),
     }
 }
 
@@ -273,5 +345,7 @@ async fn pull(mut messages: jetstream::consumer::pull::Stream, tx: mpsc::Sender<
             return;
         }
     }
-    let _ = tx.send(Item::Error("the consumer's message stream ended".into())).await;
+    let _ = tx
+        .send(Item::Error("the consumer's message stream ended".into()))
+        .await;
 }

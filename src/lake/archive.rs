@@ -251,7 +251,10 @@ pub fn archive(
             }
             Next::Idle => {
                 if opts.idle_exit.is_some_and(|d| last_event.elapsed() >= d) {
-                    tracing::info!("no event for {:?}: stopping", opts.idle_exit.unwrap_or_default());
+                    tracing::info!(
+                        "no event for {:?}: stopping",
+                        opts.idle_exit.unwrap_or_default()
+                    );
                     break;
                 }
                 idle = true;
