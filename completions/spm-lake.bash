@@ -41,7 +41,7 @@ _spm__lake() {
 
     case "${cmd}" in
         spm__lake)
-            opts="-h -V --root --input --flush-rows --flush-secs --zstd-level --row-group-rows --input-id --strict --help --version cat ls help"
+            opts="-h -V --root --input --bronze-consumer --gold-consumer --from-start --idle-exit --flush-rows --flush-secs --zstd-level --row-group-rows --input-id --strict --nats-url --nats-creds --nats-token --nats-user --nats-password --nats-ca --nats-cert --nats-key --nats-connect-wait --stream-storage --stream-max-age --stream-duplicate-window --stream-max-bytes --stream-persist-mode --stream-allow-batched --help --version cat ls help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -52,7 +52,23 @@ _spm__lake() {
                     return 0
                     ;;
                 --input)
-                    COMPREPLY=($(compgen -W "stdin" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "stdin nats" -- "${cur}"))
+                    return 0
+                    ;;
+                --bronze-consumer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gold-consumer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from-start)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --idle-exit)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --flush-rows)
@@ -73,6 +89,66 @@ _spm__lake() {
                     ;;
                 --input-id)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-creds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nats-connect-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stream-storage)
+                    COMPREPLY=($(compgen -W "file memory" -- "${cur}"))
+                    return 0
+                    ;;
+                --stream-max-age)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stream-duplicate-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stream-max-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stream-persist-mode)
+                    COMPREPLY=($(compgen -W "default async" -- "${cur}"))
+                    return 0
+                    ;;
+                --stream-allow-batched)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
                     return 0
                     ;;
                 *)

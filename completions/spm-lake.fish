@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_spm_lake_global_optspecs
-    string join \n root= input= flush-rows= flush-secs= zstd-level= row-group-rows= input-id= strict h/help V/version
+    string join \n root= input= bronze-consumer= gold-consumer= from-start= idle-exit= flush-rows= flush-secs= zstd-level= row-group-rows= input-id= strict nats-url= nats-creds= nats-token= nats-user= nats-password= nats-ca= nats-cert= nats-key= nats-connect-wait= stream-storage= stream-max-age= stream-duplicate-window= stream-max-bytes= stream-persist-mode= stream-allow-batched= h/help V/version
 end
 
 function __fish_spm_lake_needs_command
@@ -25,14 +25,38 @@ function __fish_spm_lake_using_subcommand
 end
 
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l root -d 'The lake: a local directory' -r
-complete -c spm-lake -n "__fish_spm_lake_needs_command" -l input -d 'Where events come from (stdin: NDJSON or the binary framing, detected)' -r -f -a "stdin\t''"
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l input -d 'Where events come from: stdin (NDJSON or the binary framing, detected), or NATS through durable consumers (MARKET_DATA → bronze, LEVEL_SIGNALS → gold) [default: stdin when it is a pipe or a file, else NATS]' -r -f -a "stdin\t''
+nats\t''"
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l bronze-consumer -d 'Durable consumer on MARKET_DATA (bronze)' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l gold-consumer -d 'Durable consumer on LEVEL_SIGNALS (gold)' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l from-start -d 'A new consumer starts at the stream\'s first message (false: at new messages only). An existing consumer always resumes where it was acknowledged' -r -f -a "true\t''
+false\t''"
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l idle-exit -d 'Exit after this many seconds without an event (NATS input) instead of running until a signal' -r
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l flush-rows -d 'Flush a batch at this many rows' -r
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l flush-secs -d 'Flush a batch open this many seconds (wall time)' -r
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l zstd-level -d 'ZSTD level of the Parquet pages' -r
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l row-group-rows -d 'Rows per Parquet row group' -r
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l input-id -d 'Name of the piped input in object names [default: a hash of its first events]' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l nats-url -d 'NATS server URL (`nats://`, `tls://`; `user:pass@` or a token in the URL are honoured)' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l nats-creds -d 'NATS credentials file (JWT + NKey seed)' -r -F
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l nats-token -d 'NATS authentication token' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l nats-user -d 'NATS user name (with `--nats-password`)' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l nats-password -d 'NATS password' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l nats-ca -d 'PEM file of root certificates to trust for TLS' -r -F
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l nats-cert -d 'PEM client certificate for mutual TLS (with `--nats-key`)' -r -F
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l nats-key -d 'PEM private key of the client certificate' -r -F
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l nats-connect-wait -d 'How long to keep trying to reach the server at startup, in seconds' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l stream-storage -d 'Storage of streams this command creates' -r -f -a "file\t''
+memory\t''"
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l stream-max-age -d 'Maximum age of messages in streams this command creates, in seconds' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l stream-duplicate-window -d 'Deduplication window (`Nats-Msg-Id`) of streams this command creates, in seconds' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l stream-max-bytes -d 'Maximum size of each stream this command creates, in bytes (-1: unlimited)' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l stream-persist-mode -d 'Persistence of the market-data stream this command creates (`async`: acknowledged before the write, about 1.5 times faster; a hard kill of the server can lose the last messages, which a re-run replay publishes again). Signal and feed streams always use `default`' -r -f -a "default\t'Acknowledge once the message is handed to the file store (the server\'s default)'
+async\t'Acknowledge before the write and group writes (R1 file streams): a hard kill of the server can lose the last acknowledged messages'"
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l stream-allow-batched -d 'Allow the fast-ingest batch protocol on streams this command creates (needed by `spm-replay --output nats` at full speed)' -r -f -a "true\t''
+false\t''"
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l strict -d 'Stop at the first malformed input item (exit 1) instead of skipping it'
-complete -c spm-lake -n "__fish_spm_lake_needs_command" -s h -l help -d 'Print help'
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -s V -l version -d 'Print version'
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -f -a "cat" -d 'Read tables back as canonical events on stdout, merged by event time'
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -f -a "ls" -d 'List tables, partitions, files, rows, bytes and time ranges'

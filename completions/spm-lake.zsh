@@ -16,15 +16,35 @@ _spm-lake() {
     local context curcontext="$curcontext" state line
     _arguments "${_arguments_options[@]}" : \
 '--root=[The lake\: a local directory]:ROOT:_default' \
-'--input=[Where events come from (stdin\: NDJSON or the binary framing, detected)]:INPUT:(stdin)' \
+'--input=[Where events come from\: stdin (NDJSON or the binary framing, detected), or NATS through durable consumers (MARKET_DATA → bronze, LEVEL_SIGNALS → gold) \[default\: stdin when it is a pipe or a file, else NATS\]]:INPUT:(stdin nats)' \
+'--bronze-consumer=[Durable consumer on MARKET_DATA (bronze)]:BRONZE_CONSUMER:_default' \
+'--gold-consumer=[Durable consumer on LEVEL_SIGNALS (gold)]:GOLD_CONSUMER:_default' \
+'--from-start=[A new consumer starts at the stream'\''s first message (false\: at new messages only). An existing consumer always resumes where it was acknowledged]:BOOL:(true false)' \
+'--idle-exit=[Exit after this many seconds without an event (NATS input) instead of running until a signal]:SECS:_default' \
 '--flush-rows=[Flush a batch at this many rows]:FLUSH_ROWS:_default' \
 '--flush-secs=[Flush a batch open this many seconds (wall time)]:FLUSH_SECS:_default' \
 '--zstd-level=[ZSTD level of the Parquet pages]:ZSTD_LEVEL:_default' \
 '--row-group-rows=[Rows per Parquet row group]:ROW_GROUP_ROWS:_default' \
 '--input-id=[Name of the piped input in object names \[default\: a hash of its first events\]]:INPUT_ID:_default' \
+'--nats-url=[NATS server URL (\`nats\://\`, \`tls\://\`; \`user\:pass@\` or a token in the URL are honoured)]:NATS_URL:_default' \
+'--nats-creds=[NATS credentials file (JWT + NKey seed)]:FILE:_files' \
+'--nats-token=[NATS authentication token]:NATS_TOKEN:_default' \
+'--nats-user=[NATS user name (with \`--nats-password\`)]:NATS_USER:_default' \
+'--nats-password=[NATS password]:NATS_PASSWORD:_default' \
+'--nats-ca=[PEM file of root certificates to trust for TLS]:FILE:_files' \
+'--nats-cert=[PEM client certificate for mutual TLS (with \`--nats-key\`)]:FILE:_files' \
+'--nats-key=[PEM private key of the client certificate]:FILE:_files' \
+'--nats-connect-wait=[How long to keep trying to reach the server at startup, in seconds]:SECS:_default' \
+'--stream-storage=[Storage of streams this command creates]:STORAGE:(file memory)' \
+'--stream-max-age=[Maximum age of messages in streams this command creates, in seconds]:SECS:_default' \
+'--stream-duplicate-window=[Deduplication window (\`Nats-Msg-Id\`) of streams this command creates, in seconds]:SECS:_default' \
+'--stream-max-bytes=[Maximum size of each stream this command creates, in bytes (-1\: unlimited)]:BYTES:_default' \
+'--stream-persist-mode=[Persistence of the market-data stream this command creates (\`async\`\: acknowledged before the write, about 1.5 times faster; a hard kill of the server can lose the last messages, which a re-run replay publishes again). Signal and feed streams always use \`default\`]:PERSIST_MODE:((default\:"Acknowledge once the message is handed to the file store (the server'\''s default)"
+async\:"Acknowledge before the write and group writes (R1 file streams)\: a hard kill of the server can lose the last acknowledged messages"))' \
+'--stream-allow-batched=[Allow the fast-ingest batch protocol on streams this command creates (needed by \`spm-replay --output nats\` at full speed)]:BOOL:(true false)' \
 '--strict[Stop at the first malformed input item (exit 1) instead of skipping it]' \
-'-h[Print help]' \
-'--help[Print help]' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
 '-V[Print version]' \
 '--version[Print version]' \
 ":: :_spm-lake_commands" \

@@ -38,7 +38,7 @@ fn committed_man_pages_and_completions_are_current() {
     }
     assert_eq!(
         checked,
-        4 * 4,
+        5 * 4,
         "a man page and three completions per command"
     );
 }
