@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::lake::{archive, cat, check_with_readers, core, lake, lines, replay, run_with_input};
+use common::lake::{
+    archive, cat, check_with_readers, compact_all, core, kill_schedule, lake, lines, replay,
+    run_with_input,
+};
 use serde_json::Value;
 
 #[test]
@@ -97,18 +100,7 @@ fn a_piped_archive_killed_at_random_moments_and_rerun_stores_each_event_exactly_
     let input = dir.path().join("day.ndjson");
     std::fs::write(&input, &ndjson).unwrap();
     let root = dir.path().join("lake");
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    eprintln!("kill schedule seed {seed}");
-    let mut state = seed | 1;
-    let mut rand = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rand = kill_schedule();
     let mut killed_mid_write = 0;
     for _ in 0..5 {
         let mut child = lake()
@@ -137,6 +129,16 @@ fn a_piped_archive_killed_at_random_moments_and_rerun_stores_each_event_exactly_
     let back = cat(&root, &[]);
     assert_eq!(lines(&back), lines(&ndjson), "each event exactly once");
     assert!(back == ndjson, "the events read back differ");
+    // Silver, compacted from what the kills left, holds each event once too.
+    let compacted = compact_all(&root);
+    assert!(
+        compacted.iter().all(|p| p["duplicates"] == 0),
+        "{compacted:?}"
+    );
+    assert!(
+        cat(&root, &["--layer", "silver"]) == ndjson,
+        "silver differs"
+    );
     let leftovers: Vec<_> = walk(&root)
         .into_iter()
         .filter(|p| p.to_string_lossy().contains('#'))

@@ -10,7 +10,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::lake::{cat, check_with_readers, core, lake, lines, replay, testdata_files};
+use common::lake::{
+    cat, check_with_readers, compact_all, core, kill_schedule, lake, lines, replay, testdata_files,
+};
 use common::nats::NatsServer;
 use spymaster::bus::{Bus, BusConfig, LEVEL_SIGNALS_STREAM, MARKET_DATA_STREAM};
 
@@ -146,18 +148,7 @@ fn a_lake_killed_again_and_again_while_a_replay_publishes_stores_each_event_exac
             }
         })
     };
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    eprintln!("kill schedule seed {seed}");
-    let mut state = seed | 1;
-    let mut rand = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rand = kill_schedule();
     let mut kills = 0;
     let mut stored_before_last_kill = 0;
     while kills < 5 || !publisher.is_finished() {
@@ -194,19 +185,23 @@ fn a_lake_killed_again_and_again_while_a_replay_publishes_stores_each_event_exac
     );
 
     // By identity, with a reader we did not write: every stream sequence 1..=total once.
-    let script = format!(
-        "import duckdb\nprint(*duckdb.sql(\"select count(*), count(distinct lake_seq), min(lake_seq), max(lake_seq) from read_parquet('{}/bronze/**/*.parquet', union_by_name=true)\").fetchall()[0])",
-        root.display()
-    );
-    let q = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .expect("python3");
-    assert!(q.status.success(), "{}", String::from_utf8_lossy(&q.stderr));
-    assert_eq!(
-        String::from_utf8_lossy(&q.stdout).trim(),
-        format!("{total} {total} 1 {total}")
-    );
+    let by_identity = |layer: &str| {
+        let script = format!(
+            "import duckdb\nprint(*duckdb.sql(\"select count(*), count(distinct lake_seq), min(lake_seq), max(lake_seq) from read_parquet('{}/{layer}/**/*.parquet', union_by_name=true)\").fetchall()[0])",
+            root.display()
+        );
+        let q = Command::new("python3")
+            .args(["-c", &script])
+            .output()
+            .expect("python3");
+        assert!(q.status.success(), "{}", String::from_utf8_lossy(&q.stderr));
+        assert_eq!(
+            String::from_utf8_lossy(&q.stdout).trim(),
+            format!("{total} {total} 1 {total}"),
+            "{layer}: every stream sequence once"
+        );
+    };
+    by_identity("bronze");
     // By content: the stored events are the published ones, COPIES times each.
     let mut want: BTreeMap<&[u8], u64> = BTreeMap::new();
     for l in ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
@@ -219,6 +214,17 @@ fn a_lake_killed_again_and_again_while_a_replay_publishes_stores_each_event_exac
     }
     assert_eq!(got.len(), want.len());
     assert!(got == want, "the stored events differ from those published");
+
+    // Silver, compacted from it: the same events, each once (the copies are distinct stream
+    // messages of one input, so none is a duplicate), one object per partition-hour.
+    let compacted = compact_all(&root);
+    assert!(
+        compacted.iter().all(|p| p["duplicates"] == 0),
+        "{compacted:?}"
+    );
+    by_identity("silver");
+    let silver = cat(&root, &["--layer", "silver"]);
+    assert!(silver == back, "silver reads back differently from bronze");
 }
 
 /// Parquet objects under `dir`.

@@ -1,4 +1,5 @@
-//! `spm-lake`: events → a Parquet lake on disk, and the lake back into events (`cat`, `ls`).
+//! `spm-lake`: events → a Parquet lake, the lake back into events (`cat`, `ls`), and bronze →
+//! silver (`compact`).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use spymaster::cli;
 use spymaster::io::pipe::{PipeSink, PipeSource};
 use spymaster::io::{EventSink, EventSource, PipeFormat, SinkError};
 use spymaster::lake::archive::{self, ArchiveOptions, PipeInput};
+use spymaster::lake::compact::{self, CompactOptions, Outcome};
 use spymaster::lake::read::{self, LakeSource, Selection};
 use spymaster::lake::{Lake, Layer, StoreConfig, Table, WriteOptions};
 use spymaster::replay;
@@ -37,6 +39,9 @@ enum Command {
     Cat(CatArgs),
     /// List tables, partitions, files, rows, bytes and time ranges.
     Ls(LsArgs),
+    /// Build silver from bronze for a date: deduplicated on event identity, sorted, one object
+    /// per (table, partition, hour). Running it again with nothing new changes nothing.
+    Compact(CompactArgs),
 }
 
 #[derive(Debug, ClapArgs)]
@@ -112,6 +117,25 @@ enum LayerArg {
 }
 
 #[derive(Debug, ClapArgs)]
+struct CompactArgs {
+    /// The UTC date to compact (YYYY-MM-DD).
+    #[arg(long)]
+    date: String,
+    /// Market tables to compact (repeatable) [default: every bronze table].
+    #[arg(long = "table", value_enum)]
+    tables: Vec<Table>,
+    /// ZSTD level of the silver objects.
+    #[arg(long, default_value_t = 3)]
+    zstd_level: i32,
+    /// Rows per Parquet row group.
+    #[arg(long, default_value_t = 262_144)]
+    row_group_rows: usize,
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value = "table")]
+    format: LsFormat,
+}
+
+#[derive(Debug, ClapArgs)]
 struct LsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
@@ -139,6 +163,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         None => run_archive(&store, &args.archive, &args.bus),
         Some(Command::Cat(cat)) => run_cat(&store, &cat),
         Some(Command::Ls(ls)) => run_ls(&store, &ls),
+        Some(Command::Compact(c)) => run_compact(&store, &c),
     }
 }
 
@@ -234,16 +259,7 @@ fn run_cat(store: &StoreConfig, c: &CatArgs) -> anyhow::Result<()> {
     };
     let mut source = LakeSource::new(lake, sel).context("reading the lake")?;
     let mut sink = PipeSink::stdout(c.format);
-    let bar = cli::progress_enabled().then(|| {
-        let bar = indicatif::ProgressBar::new(source.total_rows());
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {human_pos}/{human_len} rows {per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
+    let bar = cli::progress_enabled().then(|| progress_bar(source.total_rows()));
     let mut n: u64 = 0;
     while let Some(event) = source.next_event().context("reading the lake")? {
         match sink.send(&event) {
@@ -265,6 +281,74 @@ fn run_cat(store: &StoreConfig, c: &CatArgs) -> anyhow::Result<()> {
         Ok(()) | Err(SinkError::Closed) => Ok(()),
         Err(e) => Err(e).context("writing stdout"),
     }
+}
+
+fn run_compact(store: &StoreConfig, c: &CompactArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        chrono::NaiveDate::parse_from_str(&c.date, "%Y-%m-%d").is_ok(),
+        "--date must be a date as YYYY-MM-DD, not {:?}",
+        c.date
+    );
+    let lake = Lake::open_for_write(store).context("opening the lake")?;
+    let opts = CompactOptions {
+        date: c.date.clone(),
+        tables: c.tables.clone(),
+        write: WriteOptions {
+            zstd_level: c.zstd_level,
+            row_group_rows: c.row_group_rows,
+            ..WriteOptions::default()
+        },
+    };
+    let bar = cli::progress_enabled().then(|| progress_bar(0));
+    let report = compact::compact(&lake, &opts, |done, total| {
+        if let Some(bar) = &bar {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    })
+    .with_context(|| format!("compacting {}", c.date))?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    match c.format {
+        LsFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        LsFormat::Table => {
+            println!(
+                "{:<15} {:<20} {:>2} {:>5} {:>12} {:>12} {:>10} {:>14}  outcome",
+                "table", "partition", "hh", "files", "bronze rows", "silver rows", "dups", "bytes"
+            );
+            for p in &report.partitions {
+                println!(
+                    "{:<15} {:<20} {:>2} {:>5} {:>12} {:>12} {:>10} {:>14}  {}",
+                    p.table,
+                    format!("{}={}", p.key, p.value),
+                    p.hour,
+                    p.bronze_files,
+                    cli::thousands(p.bronze_rows),
+                    cli::thousands(p.silver_rows),
+                    cli::thousands(p.duplicates),
+                    cli::thousands(p.bytes),
+                    match p.outcome {
+                        Outcome::Written => "written",
+                        Outcome::Unchanged => "unchanged",
+                    }
+                );
+            }
+        }
+    }
+    eprint!("{}", report.summary());
+    Ok(())
+}
+
+fn progress_bar(len: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {human_pos}/{human_len} rows {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
 }
 
 fn run_ls(store: &StoreConfig, l: &LsArgs) -> anyhow::Result<()> {

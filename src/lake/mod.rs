@@ -12,9 +12,12 @@
 //!   code path, with durable writes.
 //! - [`writer`]: batching per (table, partition), flushing, object names derived from the data.
 //! - [`read`]: `cat` and `ls`, reading the lake back into canonical events.
+//! - [`compact`]: bronze → silver, deduplicated and sorted, one object per partition-hour.
+//! - [`archive`]: the archiving loop shared by the pipe and the bus.
 
 pub mod archive;
 pub mod bronze;
+pub mod compact;
 pub mod gold;
 pub mod read;
 pub mod store;

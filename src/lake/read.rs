@@ -18,7 +18,7 @@ use parquet::file::statistics::Statistics;
 use serde::Serialize;
 
 use super::table::decode_value;
-use super::writer::parse_object_name;
+use super::writer::{SILVER_OBJECT, parse_object_name};
 use super::{Lake, LakeError, Layer, PartitionValues, Stored, Table};
 use crate::event::Event;
 use crate::io::{EventSource, SourceError};
@@ -74,6 +74,25 @@ pub struct FileInfo {
     metadata: std::sync::Arc<ParquetMetaData>,
 }
 
+impl FileInfo {
+    /// A value of the file's key-value metadata.
+    pub fn key_value(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .file_metadata()
+            .key_value_metadata()?
+            .iter()
+            .find(|kv| kv.key == key)?
+            .value
+            .as_deref()
+    }
+
+    /// The input the object was read from (its name's `{input}`); `None` for silver.
+    pub fn input(&self) -> Option<&str> {
+        let file = self.path.rsplit_once('/').map_or(&*self.path, |(_, f)| f);
+        parse_object_name(file).map(|(input, _, _)| input)
+    }
+}
+
 /// Splits `{layer}/{table}/{key}={value}/date={d}/hour={h}/{file}` into its parts.
 fn parse_path(layer: Layer, table: Table, path: &str) -> Option<(PartitionValues, String, String)> {
     let rest = path
@@ -89,7 +108,11 @@ fn parse_path(layer: Layer, table: Table, path: &str) -> Option<(PartitionValues
     let date = parts.next()?.strip_prefix("date=")?;
     let hour = parts.next()?.strip_prefix("hour=")?;
     let file = parts.next()?;
-    if parts.next().is_some() || parse_object_name(file).is_none() {
+    let named = match layer {
+        Layer::Silver => file == SILVER_OBJECT,
+        _ => parse_object_name(file).is_some(),
+    };
+    if parts.next().is_some() || !named {
         return None;
     }
     Some((
@@ -227,7 +250,14 @@ pub struct LakeSource {
 
 impl LakeSource {
     pub fn new(lake: Lake, sel: Selection) -> Result<LakeSource, LakeError> {
-        let mut pending: Vec<FileInfo> = find_files(&lake, &sel)?
+        let files = find_files(&lake, &sel)?;
+        Ok(LakeSource::from_files(lake, sel, files))
+    }
+
+    /// Reads the given files (found by [`find_files`]), restricted to the selection's time
+    /// range.
+    pub fn from_files(lake: Lake, sel: Selection, files: Vec<FileInfo>) -> LakeSource {
+        let mut pending: Vec<FileInfo> = files
             .into_iter()
             .filter(|f| {
                 // Files wholly outside the time range are not opened at all.
@@ -244,14 +274,44 @@ impl LakeSource {
             .collect();
         pending.sort_by_key(|f| Reverse((f.min_ts.unwrap_or(i64::MIN), f.path.clone())));
         let total_rows = pending.iter().map(|f| f.rows).sum();
-        Ok(LakeSource {
+        LakeSource {
             lake,
             sel,
             pending,
             cursors: Vec::new(),
             heap: BinaryHeap::new(),
             total_rows,
-        })
+        }
+    }
+
+    /// The file an event returned by [`LakeSource::next_stored`] came from.
+    pub fn file(&self, cursor: usize) -> &FileInfo {
+        &self.cursors[cursor].info
+    }
+
+    /// The next event in the canonical merge order, with its lake position and the index of
+    /// its file (for [`LakeSource::file`]).
+    pub fn next_stored(&mut self) -> Result<Option<(Stored, usize)>, SourceError> {
+        loop {
+            let top = self.heap.peek().map(|Reverse(k)| k.0);
+            match self.pending.last() {
+                Some(f) if top.is_none_or(|t| f.min_ts.is_none_or(|lo| lo <= t as i64)) => {
+                    let Some(info) = self.pending.pop() else {
+                        unreachable!("just peeked")
+                    };
+                    self.open(info)?;
+                }
+                _ => break,
+            }
+        }
+        let Some(Reverse((_, _, _, i))) = self.heap.pop() else {
+            return Ok(None);
+        };
+        let Some(stored) = self.cursors[i].buf.pop_front() else {
+            unreachable!("a cursor in the heap has a front event")
+        };
+        self.refill(i)?;
+        Ok(Some((stored, i)))
     }
 
     /// Rows in the files selected (gold rows are levels, not snaps).
@@ -343,26 +403,7 @@ impl LakeSource {
 
 impl EventSource for LakeSource {
     fn next_event(&mut self) -> Result<Option<Event>, SourceError> {
-        loop {
-            let top = self.heap.peek().map(|Reverse(k)| k.0);
-            match self.pending.last() {
-                Some(f) if top.is_none_or(|t| f.min_ts.is_none_or(|lo| lo <= t as i64)) => {
-                    let Some(info) = self.pending.pop() else {
-                        unreachable!("just peeked")
-                    };
-                    self.open(info)?;
-                }
-                _ => break,
-            }
-        }
-        let Some(Reverse((_, _, _, i))) = self.heap.pop() else {
-            return Ok(None);
-        };
-        let Some(stored) = self.cursors[i].buf.pop_front() else {
-            unreachable!("a cursor in the heap has a front event")
-        };
-        self.refill(i)?;
-        Ok(Some(stored.event))
+        Ok(self.next_stored()?.map(|(stored, _)| stored.event))
     }
 }
 

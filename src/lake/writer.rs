@@ -30,7 +30,10 @@ use crate::event::Event;
 /// Rows gathered in column builders before they are encoded.
 pub const CHUNK_ROWS: usize = 65_536;
 
-const NS_PER_HOUR: u64 = 3_600_000_000_000;
+pub(crate) const NS_PER_HOUR: u64 = 3_600_000_000_000;
+
+/// The one object of a silver partition-hour (`spm-lake compact` replaces it whole).
+pub const SILVER_OBJECT: &str = "part-compacted.parquet";
 
 /// How batches are cut and encoded.
 #[derive(Debug, Clone)]
@@ -87,11 +90,16 @@ pub struct Partition {
 impl Partition {
     /// The partition's directory under the root.
     pub fn dir(&self) -> String {
+        self.dir_in(self.table.layer())
+    }
+
+    /// The partition's directory in another layer (silver for a bronze table).
+    pub fn dir_in(&self, layer: super::Layer) -> String {
         let secs = (self.hour * 3600) as i64;
         let when = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default();
         format!(
             "{}/{}/{}={}/date={}/hour={}",
-            self.table.layer().dir(),
+            layer.dir(),
             self.table.name(),
             self.table.partition_key(),
             encode_value(&self.value),
@@ -148,21 +156,7 @@ impl LakeWriter {
     /// A writer for one input (`input` goes into every object name: letters, digits, `_`, `.`
     /// and `-` only). Reads the names of what is stored to learn what this input already holds.
     pub fn new(lake: Lake, input: &str, opts: WriteOptions) -> Result<LakeWriter, LakeError> {
-        let level = ZstdLevel::try_new(opts.zstd_level).map_err(|e| LakeError::Parquet {
-            path: lake.root().to_string(),
-            source: e,
-        })?;
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(level))
-            .set_statistics_enabled(EnabledStatistics::Page)
-            .set_max_row_group_row_count(Some(opts.row_group_rows.max(1)))
-            .set_sorting_columns(Some(vec![SortingColumn {
-                column_idx: 0,
-                descending: false,
-                nulls_first: false,
-            }]))
-            .set_created_by(format!("spymaster {}", env!("CARGO_PKG_VERSION")))
-            .build();
+        let props = properties(&opts, lake.root())?.build();
         let mut stored: HashMap<String, Vec<(u64, u64)>> = HashMap::new();
         let mut stored_max = None;
         for table in Table::ALL {
@@ -359,6 +353,27 @@ impl LakeWriter {
         self.stored_max = self.stored_max.max(Some(batch.last));
         Ok(())
     }
+}
+
+/// How every lake object is encoded: ZSTD, page statistics, sorted by event time (column 0).
+pub(crate) fn properties(
+    opts: &WriteOptions,
+    root: &str,
+) -> Result<parquet::file::properties::WriterPropertiesBuilder, LakeError> {
+    let level = ZstdLevel::try_new(opts.zstd_level).map_err(|e| LakeError::Parquet {
+        path: root.to_string(),
+        source: e,
+    })?;
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(opts.row_group_rows.max(1)))
+        .set_sorting_columns(Some(vec![SortingColumn {
+            column_idx: 0,
+            descending: false,
+            nulls_first: false,
+        }]))
+        .set_created_by(format!("spymaster {}", env!("CARGO_PKG_VERSION"))))
 }
 
 /// Sorts rows by (event time, lake position), keeping equal keys in arrival order.
