@@ -18,7 +18,7 @@
 mod support;
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,7 @@ use spymaster::bus::testing::{NATS_SERVER_VERSION, NatsServer, synthetic_mbp10};
 use spymaster::bus::{Bus, BusConfig, MARKET_DATA_STREAM, SinkSettings};
 use spymaster::io::EventSink;
 
-use support::{data_dir, mb, measure, rate, session};
+use support::{mb, measure, rate, session};
 
 /// User + system CPU seconds of a process so far (Linux `/proc`; `None` elsewhere).
 fn cpu_secs(pid: u32) -> Option<f64> {
@@ -95,25 +95,6 @@ fn delete_stream(bus: &Bus, name: &str) {
         .block_on(async move { async_nats::jetstream::new(client).delete_stream(name).await });
 }
 
-/// The session as NDJSON, the payloads the replay publishes, made once.
-fn ndjson_copy(files: &[PathBuf], hours: f64) -> PathBuf {
-    let path = data_dir().join(format!("session-{hours}h.ndjson"));
-    if !path.exists() {
-        println!("writing the session's JSON payloads to {}", path.display());
-        let tmp = path.with_extension("tmp");
-        let ok = Command::new(env!("CARGO_BIN_EXE_spm-replay"))
-            .args(["--speed", "0", "--output", "stdout"])
-            .args(files)
-            .stdout(std::fs::File::create(&tmp).expect("create ndjson"))
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "spm-replay to NDJSON failed");
-        std::fs::rename(&tmp, &path).expect("rename ndjson");
-    }
-    path
-}
-
 fn main() -> anyhow::Result<()> {
     let hours: f64 = std::env::var("SPM_BENCH_HOURS")
         .ok()
@@ -124,7 +105,7 @@ fn main() -> anyhow::Result<()> {
 
     // Both runs start from an empty stream on a freshly started server. SPM_BENCH_ORDER lists
     // the runs (default `ours,ceiling`); the ratio is taken from the last of each.
-    let payloads = ndjson_copy(&files, hours);
+    let payloads = support::session_pipe(&files, hours, "ndjson");
     let order = std::env::var("SPM_BENCH_ORDER").unwrap_or_else(|_| "ours,ceiling".into());
     let (mut ours, mut ceiling) = (None, None);
     for step in order.split(',').map(str::trim) {

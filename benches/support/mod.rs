@@ -95,3 +95,23 @@ pub fn session(hours: f64) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// The session as `spm-replay` prints it (`format`: `ndjson` or `bin`), made once into the
+/// benchmark data folder.
+pub fn session_pipe(files: &[PathBuf], hours: f64, format: &str) -> PathBuf {
+    let path = data_dir().join(format!("session-{hours}h.{format}"));
+    if !path.exists() {
+        println!("writing the session as {format} to {}", path.display());
+        let tmp = path.with_extension("tmp");
+        let ok = Command::new(env!("CARGO_BIN_EXE_spm-replay"))
+            .args(["--speed", "0", "--output", "stdout", "--format", format])
+            .args(files)
+            .stdout(std::fs::File::create(&tmp).expect("create the session file"))
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "spm-replay to {format} failed");
+        std::fs::rename(&tmp, &path).expect("rename the session file");
+    }
+    path
+}

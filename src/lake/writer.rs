@@ -126,7 +126,7 @@ pub fn object_name(input: &str, first: u64, last: u64) -> String {
 struct Batch {
     part: Partition,
     rows: Box<dyn TableRows>,
-    writer: Option<ArrowWriter<Vec<u8>>>,
+    writer: Option<Encoder>,
     first: u64,
     last: u64,
     count: usize,
@@ -424,14 +424,79 @@ fn encode_chunk(batch: &mut Batch, props: &WriterProperties, root: &str) -> Resu
         source,
     };
     if batch.writer.is_none() {
-        let w =
-            ArrowWriter::try_new(Vec::new(), table.schema(), Some(props.clone())).map_err(perr)?;
-        batch.writer = Some(w);
+        batch.writer = Some(Encoder::start(table.schema(), props.clone()).map_err(perr)?);
     }
     if let Some(w) = batch.writer.as_mut() {
-        w.write(&chunk).map_err(perr)?;
+        w.write(chunk).map_err(perr)?;
     }
     Ok(())
+}
+
+/// A Parquet object encoded on a thread of its own, so that column encoding and compression
+/// overlap with parsing the input and gathering rows. Chunks queue up to two deep: memory
+/// stays bounded and a slow encoder slows the input down instead of piling rows up.
+struct Encoder {
+    chunks: Option<std::sync::mpsc::SyncSender<RecordBatch>>,
+    done: Option<std::thread::JoinHandle<Result<Vec<u8>, parquet::errors::ParquetError>>>,
+}
+
+impl Encoder {
+    fn start(
+        schema: arrow_schema::SchemaRef,
+        props: WriterProperties,
+    ) -> Result<Encoder, parquet::errors::ParquetError> {
+        let mut w = ArrowWriter::try_new(Vec::new(), schema, Some(props))?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
+        let done = std::thread::Builder::new()
+            .name("lake-encode".into())
+            .spawn(move || {
+                for chunk in rx {
+                    w.write(&chunk)?;
+                }
+                w.into_inner()
+            })
+            .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))?;
+        Ok(Encoder {
+            chunks: Some(tx),
+            done: Some(done),
+        })
+    }
+
+    fn write(&mut self, chunk: RecordBatch) -> Result<(), parquet::errors::ParquetError> {
+        let sent = self
+            .chunks
+            .as_ref()
+            .is_some_and(|tx| tx.send(chunk).is_ok());
+        if sent {
+            return Ok(());
+        }
+        // The encoder stopped: it met an error, which finishing reports.
+        self.chunks = None;
+        match self.join() {
+            Err(e) => Err(e),
+            Ok(_) => Err(parquet::errors::ParquetError::General(
+                "the encoder stopped early".into(),
+            )),
+        }
+    }
+
+    fn join(&mut self) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+        self.chunks = None;
+        match self.done.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(parquet::errors::ParquetError::General(
+                "the encoder thread panicked".into(),
+            )),
+            None => Err(parquet::errors::ParquetError::General(
+                "the encoder was already finished".into(),
+            )),
+        }
+    }
+
+    /// Every chunk encoded: the object's bytes.
+    fn finish(mut self) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+        self.join()
+    }
 }
 
 /// The batch as one Parquet object, sorted; `None` when it holds no rows.
@@ -448,7 +513,7 @@ fn encode_batch(
     let Some(writer) = batch.writer.take() else {
         return Ok(None);
     };
-    let bytes = Bytes::from(writer.into_inner().map_err(perr)?);
+    let bytes = Bytes::from(writer.finish().map_err(perr)?);
     if !batch.unsorted {
         return Ok(Some(bytes));
     }
