@@ -28,7 +28,8 @@ testdata:
     cargo run --release --bin spm-synth -- --scenario testdata/scenario.toml --out-dir testdata --zstd-level 17
 
 # The whole stack on this machine: a local JetStream server, the sample replayed in real time
-# onto it, the engine on the bus and the live levels table (Ctrl-C stops everything).
+# onto it, the engine on the bus, the lake archiving both streams to .spm/lake, and the live
+# levels table (Ctrl-C stops everything).
 up:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -38,7 +39,9 @@ up:
     scripts/nats-server -js -sd "$store" -a 127.0.0.1 -p 4222 >/dev/null 2>&1 & nats=$!
     trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$store"' EXIT
     sleep 1
-    target/release/spm-core --input nats 2>core.log & 
+    target/release/spm-core --input nats 2>core.log &
+    mkdir -p .spm
+    target/release/spm-lake --input nats --root .spm/lake 2>lake.log &
     target/release/spm-replay --speed 1 --output nats testdata/*.dbn.zst 2>replay.log &
     target/release/spm-tap levels.signals --format table
 

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_spm_lake_global_optspecs
-    string join \n root= input= bronze-consumer= gold-consumer= from-start= idle-exit= flush-rows= flush-secs= zstd-level= row-group-rows= input-id= strict nats-url= nats-creds= nats-token= nats-user= nats-password= nats-ca= nats-cert= nats-key= nats-connect-wait= stream-storage= stream-max-age= stream-duplicate-window= stream-max-bytes= stream-persist-mode= stream-allow-batched= h/help V/version
+    string join \n root= s3-endpoint= s3-bucket= s3-access-key= s3-secret-key= s3-region= input= bronze-consumer= gold-consumer= from-start= idle-exit= flush-rows= flush-secs= zstd-level= row-group-rows= input-id= strict nats-url= nats-creds= nats-token= nats-user= nats-password= nats-ca= nats-cert= nats-key= nats-connect-wait= stream-storage= stream-max-age= stream-duplicate-window= stream-max-bytes= stream-persist-mode= stream-allow-batched= h/help V/version
 end
 
 function __fish_spm_lake_needs_command
@@ -24,7 +24,12 @@ function __fish_spm_lake_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c spm-lake -n "__fish_spm_lake_needs_command" -l root -d 'The lake: a local directory' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l root -d 'The lake: a local directory, or s3://BUCKET/PREFIX (AWS S3, MinIO, any S3-compatible server; see --s3-*) [default: s3://$S3_BUCKET when a bucket is set, else ./lake]. A local root with a bucket set is refused' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l s3-endpoint -d 'S3 endpoint, e.g. http://127.0.0.1:9000 for a local MinIO (plain HTTP allowed) [default: AWS\'s endpoint for the region]' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l s3-bucket -d 'S3 bucket: without --root, the lake is at the bucket\'s root; with an s3:// root, it must be that root\'s bucket' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l s3-access-key -d 'S3 access key id (needed for an s3:// root)' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l s3-secret-key -d 'S3 secret access key (needed for an s3:// root)' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l s3-region -d 'S3 region (signs the requests; MinIO and moto accept any)' -r
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l input -d 'Where events come from: stdin (NDJSON or the binary framing, detected), or NATS through durable consumers (MARKET_DATA → bronze, LEVEL_SIGNALS → gold) [default: stdin when it is a pipe or a file, else NATS]' -r -f -a "stdin\t''
 nats\t''"
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l bronze-consumer -d 'Durable consumer on MARKET_DATA (bronze)' -r
@@ -60,6 +65,7 @@ complete -c spm-lake -n "__fish_spm_lake_needs_command" -s h -l help -d 'Print h
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -s V -l version -d 'Print version'
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -f -a "cat" -d 'Read tables back as canonical events on stdout, merged by event time'
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -f -a "ls" -d 'List tables, partitions, files, rows, bytes and time ranges'
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -f -a "compact" -d 'Build silver from bronze for a date: deduplicated on event identity, sorted, one object per (table, partition, hour). Running it again with nothing new changes nothing'
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c spm-lake -n "__fish_spm_lake_using_subcommand cat" -l table -d 'Tables to read (repeatable) [default: every bronze table]' -r -f -a "futures/trades\t''
 futures/mbp10\t''
@@ -75,12 +81,41 @@ complete -c spm-lake -n "__fish_spm_lake_using_subcommand cat" -l layer -d 'Laye
 silver\t''"
 complete -c spm-lake -n "__fish_spm_lake_using_subcommand cat" -l format -d 'Output format' -r -f -a "ndjson\t'One JSON object per line: the contract'
 bin\t'The compact binary framing of the same events (pipes only)'"
-complete -c spm-lake -n "__fish_spm_lake_using_subcommand cat" -l root -d 'The lake: a local directory' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand cat" -l root -d 'The lake: a local directory, or s3://BUCKET/PREFIX (AWS S3, MinIO, any S3-compatible server; see --s3-*) [default: s3://$S3_BUCKET when a bucket is set, else ./lake]. A local root with a bucket set is refused' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand cat" -l s3-endpoint -d 'S3 endpoint, e.g. http://127.0.0.1:9000 for a local MinIO (plain HTTP allowed) [default: AWS\'s endpoint for the region]' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand cat" -l s3-bucket -d 'S3 bucket: without --root, the lake is at the bucket\'s root; with an s3:// root, it must be that root\'s bucket' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand cat" -l s3-access-key -d 'S3 access key id (needed for an s3:// root)' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand cat" -l s3-secret-key -d 'S3 secret access key (needed for an s3:// root)' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand cat" -l s3-region -d 'S3 region (signs the requests; MinIO and moto accept any)' -r
 complete -c spm-lake -n "__fish_spm_lake_using_subcommand cat" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c spm-lake -n "__fish_spm_lake_using_subcommand ls" -l format -d 'Output format' -r -f -a "table\t''
 json\t''"
-complete -c spm-lake -n "__fish_spm_lake_using_subcommand ls" -l root -d 'The lake: a local directory' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand ls" -l root -d 'The lake: a local directory, or s3://BUCKET/PREFIX (AWS S3, MinIO, any S3-compatible server; see --s3-*) [default: s3://$S3_BUCKET when a bucket is set, else ./lake]. A local root with a bucket set is refused' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand ls" -l s3-endpoint -d 'S3 endpoint, e.g. http://127.0.0.1:9000 for a local MinIO (plain HTTP allowed) [default: AWS\'s endpoint for the region]' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand ls" -l s3-bucket -d 'S3 bucket: without --root, the lake is at the bucket\'s root; with an s3:// root, it must be that root\'s bucket' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand ls" -l s3-access-key -d 'S3 access key id (needed for an s3:// root)' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand ls" -l s3-secret-key -d 'S3 secret access key (needed for an s3:// root)' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand ls" -l s3-region -d 'S3 region (signs the requests; MinIO and moto accept any)' -r
 complete -c spm-lake -n "__fish_spm_lake_using_subcommand ls" -s h -l help -d 'Print help'
-complete -c spm-lake -n "__fish_spm_lake_using_subcommand help; and not __fish_seen_subcommand_from cat ls help" -f -a "cat" -d 'Read tables back as canonical events on stdout, merged by event time'
-complete -c spm-lake -n "__fish_spm_lake_using_subcommand help; and not __fish_seen_subcommand_from cat ls help" -f -a "ls" -d 'List tables, partitions, files, rows, bytes and time ranges'
-complete -c spm-lake -n "__fish_spm_lake_using_subcommand help; and not __fish_seen_subcommand_from cat ls help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand compact" -l date -d 'The UTC date to compact (YYYY-MM-DD)' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand compact" -l table -d 'Market tables to compact (repeatable) [default: every bronze table]' -r -f -a "futures/trades\t''
+futures/mbp10\t''
+options/trades\t''
+stocks/trades\t''
+stocks/quotes\t''
+levels/signals\t''"
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand compact" -l zstd-level -d 'ZSTD level of the silver objects' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand compact" -l row-group-rows -d 'Rows per Parquet row group' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand compact" -l format -d 'Output format of the report' -r -f -a "table\t''
+json\t''"
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand compact" -l root -d 'The lake: a local directory, or s3://BUCKET/PREFIX (AWS S3, MinIO, any S3-compatible server; see --s3-*) [default: s3://$S3_BUCKET when a bucket is set, else ./lake]. A local root with a bucket set is refused' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand compact" -l s3-endpoint -d 'S3 endpoint, e.g. http://127.0.0.1:9000 for a local MinIO (plain HTTP allowed) [default: AWS\'s endpoint for the region]' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand compact" -l s3-bucket -d 'S3 bucket: without --root, the lake is at the bucket\'s root; with an s3:// root, it must be that root\'s bucket' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand compact" -l s3-access-key -d 'S3 access key id (needed for an s3:// root)' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand compact" -l s3-secret-key -d 'S3 secret access key (needed for an s3:// root)' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand compact" -l s3-region -d 'S3 region (signs the requests; MinIO and moto accept any)' -r
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand compact" -s h -l help -d 'Print help'
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand help; and not __fish_seen_subcommand_from cat ls compact help" -f -a "cat" -d 'Read tables back as canonical events on stdout, merged by event time'
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand help; and not __fish_seen_subcommand_from cat ls compact help" -f -a "ls" -d 'List tables, partitions, files, rows, bytes and time ranges'
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand help; and not __fish_seen_subcommand_from cat ls compact help" -f -a "compact" -d 'Build silver from bronze for a date: deduplicated on event identity, sorted, one object per (table, partition, hour). Running it again with nothing new changes nothing'
+complete -c spm-lake -n "__fish_spm_lake_using_subcommand help; and not __fish_seen_subcommand_from cat ls compact help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -15,7 +15,12 @@ _spm-lake() {
 
     local context curcontext="$curcontext" state line
     _arguments "${_arguments_options[@]}" : \
-'--root=[The lake\: a local directory]:ROOT:_default' \
+'--root=[The lake\: a local directory, or s3\://BUCKET/PREFIX (AWS S3, MinIO, any S3-compatible server; see --s3-*) \[default\: s3\://\$S3_BUCKET when a bucket is set, else ./lake\]. A local root with a bucket set is refused]:DIR|s3://BUCKET/PREFIX:_default' \
+'--s3-endpoint=[S3 endpoint, e.g. http\://127.0.0.1\:9000 for a local MinIO (plain HTTP allowed) \[default\: AWS'\''s endpoint for the region\]]:URL:_default' \
+'--s3-bucket=[S3 bucket\: without --root, the lake is at the bucket'\''s root; with an s3\:// root, it must be that root'\''s bucket]:BUCKET:_default' \
+'--s3-access-key=[S3 access key id (needed for an s3\:// root)]:KEY:_default' \
+'--s3-secret-key=[S3 secret access key (needed for an s3\:// root)]:SECRET:_default' \
+'--s3-region=[S3 region (signs the requests; MinIO and moto accept any)]:S3_REGION:_default' \
 '--input=[Where events come from\: stdin (NDJSON or the binary framing, detected), or NATS through durable consumers (MARKET_DATA → bronze, LEVEL_SIGNALS → gold) \[default\: stdin when it is a pipe or a file, else NATS\]]:INPUT:(stdin nats)' \
 '--bronze-consumer=[Durable consumer on MARKET_DATA (bronze)]:BRONZE_CONSUMER:_default' \
 '--gold-consumer=[Durable consumer on LEVEL_SIGNALS (gold)]:GOLD_CONSUMER:_default' \
@@ -66,7 +71,12 @@ _arguments "${_arguments_options[@]}" : \
 '--layer=[Layer to read the market tables from]:LAYER:(bronze silver)' \
 '--format=[Output format]:FORMAT:((ndjson\:"One JSON object per line\: the contract"
 bin\:"The compact binary framing of the same events (pipes only)"))' \
-'--root=[The lake\: a local directory]:ROOT:_default' \
+'--root=[The lake\: a local directory, or s3\://BUCKET/PREFIX (AWS S3, MinIO, any S3-compatible server; see --s3-*) \[default\: s3\://\$S3_BUCKET when a bucket is set, else ./lake\]. A local root with a bucket set is refused]:DIR|s3://BUCKET/PREFIX:_default' \
+'--s3-endpoint=[S3 endpoint, e.g. http\://127.0.0.1\:9000 for a local MinIO (plain HTTP allowed) \[default\: AWS'\''s endpoint for the region\]]:URL:_default' \
+'--s3-bucket=[S3 bucket\: without --root, the lake is at the bucket'\''s root; with an s3\:// root, it must be that root'\''s bucket]:BUCKET:_default' \
+'--s3-access-key=[S3 access key id (needed for an s3\:// root)]:KEY:_default' \
+'--s3-secret-key=[S3 secret access key (needed for an s3\:// root)]:SECRET:_default' \
+'--s3-region=[S3 region (signs the requests; MinIO and moto accept any)]:S3_REGION:_default' \
 '-h[Print help (see more with '\''--help'\'')]' \
 '--help[Print help (see more with '\''--help'\'')]' \
 && ret=0
@@ -74,7 +84,29 @@ bin\:"The compact binary framing of the same events (pipes only)"))' \
 (ls)
 _arguments "${_arguments_options[@]}" : \
 '--format=[Output format]:FORMAT:(table json)' \
-'--root=[The lake\: a local directory]:ROOT:_default' \
+'--root=[The lake\: a local directory, or s3\://BUCKET/PREFIX (AWS S3, MinIO, any S3-compatible server; see --s3-*) \[default\: s3\://\$S3_BUCKET when a bucket is set, else ./lake\]. A local root with a bucket set is refused]:DIR|s3://BUCKET/PREFIX:_default' \
+'--s3-endpoint=[S3 endpoint, e.g. http\://127.0.0.1\:9000 for a local MinIO (plain HTTP allowed) \[default\: AWS'\''s endpoint for the region\]]:URL:_default' \
+'--s3-bucket=[S3 bucket\: without --root, the lake is at the bucket'\''s root; with an s3\:// root, it must be that root'\''s bucket]:BUCKET:_default' \
+'--s3-access-key=[S3 access key id (needed for an s3\:// root)]:KEY:_default' \
+'--s3-secret-key=[S3 secret access key (needed for an s3\:// root)]:SECRET:_default' \
+'--s3-region=[S3 region (signs the requests; MinIO and moto accept any)]:S3_REGION:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(compact)
+_arguments "${_arguments_options[@]}" : \
+'--date=[The UTC date to compact (YYYY-MM-DD)]:DATE:_default' \
+'*--table=[Market tables to compact (repeatable) \[default\: every bronze table\]]:TABLES:(futures/trades futures/mbp10 options/trades stocks/trades stocks/quotes levels/signals)' \
+'--zstd-level=[ZSTD level of the silver objects]:ZSTD_LEVEL:_default' \
+'--row-group-rows=[Rows per Parquet row group]:ROW_GROUP_ROWS:_default' \
+'--format=[Output format of the report]:FORMAT:(table json)' \
+'--root=[The lake\: a local directory, or s3\://BUCKET/PREFIX (AWS S3, MinIO, any S3-compatible server; see --s3-*) \[default\: s3\://\$S3_BUCKET when a bucket is set, else ./lake\]. A local root with a bucket set is refused]:DIR|s3://BUCKET/PREFIX:_default' \
+'--s3-endpoint=[S3 endpoint, e.g. http\://127.0.0.1\:9000 for a local MinIO (plain HTTP allowed) \[default\: AWS'\''s endpoint for the region\]]:URL:_default' \
+'--s3-bucket=[S3 bucket\: without --root, the lake is at the bucket'\''s root; with an s3\:// root, it must be that root'\''s bucket]:BUCKET:_default' \
+'--s3-access-key=[S3 access key id (needed for an s3\:// root)]:KEY:_default' \
+'--s3-secret-key=[S3 secret access key (needed for an s3\:// root)]:SECRET:_default' \
+'--s3-region=[S3 region (signs the requests; MinIO and moto accept any)]:S3_REGION:_default' \
 '-h[Print help]' \
 '--help[Print help]' \
 && ret=0
@@ -99,6 +131,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(compact)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (help)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -117,6 +153,7 @@ _spm-lake_commands() {
     local commands; commands=(
 'cat:Read tables back as canonical events on stdout, merged by event time' \
 'ls:List tables, partitions, files, rows, bytes and time ranges' \
+'compact:Build silver from bronze for a date\: deduplicated on event identity, sorted, one object per (table, partition, hour). Running it again with nothing new changes nothing' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'spm-lake commands' commands "$@"
@@ -126,11 +163,17 @@ _spm-lake__subcmd__cat_commands() {
     local commands; commands=()
     _describe -t commands 'spm-lake cat commands' commands "$@"
 }
+(( $+functions[_spm-lake__subcmd__compact_commands] )) ||
+_spm-lake__subcmd__compact_commands() {
+    local commands; commands=()
+    _describe -t commands 'spm-lake compact commands' commands "$@"
+}
 (( $+functions[_spm-lake__subcmd__help_commands] )) ||
 _spm-lake__subcmd__help_commands() {
     local commands; commands=(
 'cat:Read tables back as canonical events on stdout, merged by event time' \
 'ls:List tables, partitions, files, rows, bytes and time ranges' \
+'compact:Build silver from bronze for a date\: deduplicated on event identity, sorted, one object per (table, partition, hour). Running it again with nothing new changes nothing' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'spm-lake help commands' commands "$@"
@@ -139,6 +182,11 @@ _spm-lake__subcmd__help_commands() {
 _spm-lake__subcmd__help__subcmd__cat_commands() {
     local commands; commands=()
     _describe -t commands 'spm-lake help cat commands' commands "$@"
+}
+(( $+functions[_spm-lake__subcmd__help__subcmd__compact_commands] )) ||
+_spm-lake__subcmd__help__subcmd__compact_commands() {
+    local commands; commands=()
+    _describe -t commands 'spm-lake help compact commands' commands "$@"
 }
 (( $+functions[_spm-lake__subcmd__help__subcmd__help_commands] )) ||
 _spm-lake__subcmd__help__subcmd__help_commands() {

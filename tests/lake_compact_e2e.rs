@@ -6,7 +6,16 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::lake::{archive, bronze_dates, cat, compact_all, core, lines, replay};
+use common::lake::{archive, cat, core, lines, replay};
+use common::lake_crash::LakeRoot;
+
+fn compact_all(root: &Path) -> Vec<serde_json::Value> {
+    LakeRoot::Local(root.to_path_buf()).compact_all()
+}
+
+fn bronze_dates(root: &Path) -> Vec<String> {
+    LakeRoot::Local(root.to_path_buf()).bronze_dates()
+}
 
 /// Every object under `dir`, with its size and modification time.
 fn objects(dir: &Path) -> Vec<(String, u64, std::time::SystemTime)> {

@@ -4,14 +4,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
-
-use common::lake::{
-    archive, cat, check_with_readers, compact_all, core, kill_schedule, lake, lines, replay,
-    run_with_input,
-};
+use common::lake::{archive, cat, check_with_readers, core, lake, lines, replay, run_with_input};
+use common::lake_crash::{LakeRoot, piped_archive_killed_and_rerun};
 use serde_json::Value;
 
 #[test]
@@ -96,67 +90,8 @@ fn duckdb_pyarrow_and_polars_read_every_table_with_exact_nanosecond_times() {
 #[test]
 fn a_piped_archive_killed_at_random_moments_and_rerun_stores_each_event_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let ndjson = replay("ndjson");
-    let input = dir.path().join("day.ndjson");
-    std::fs::write(&input, &ndjson).unwrap();
-    let root = dir.path().join("lake");
-    let mut rand = kill_schedule();
-    let mut killed_mid_write = 0;
-    for _ in 0..5 {
-        let mut child = lake()
-            .arg("--root")
-            .arg(&root)
-            .args(["--flush-rows", "4000"])
-            .stdin(std::fs::File::open(&input).unwrap())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(150 + rand() % 900));
-        if child.try_wait().unwrap().is_none() {
-            killed_mid_write += 1;
-        }
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
-    }
-    assert!(
-        killed_mid_write >= 3,
-        "the runs ended before the kills: input too small"
-    );
-    let out = archive(&root, &ndjson, &["--flush-rows", "4000"]);
-    let summary = String::from_utf8_lossy(&out.stderr);
-    assert!(summary.contains("already stored"), "{summary}");
-    let back = cat(&root, &[]);
-    assert_eq!(lines(&back), lines(&ndjson), "each event exactly once");
-    assert!(back == ndjson, "the events read back differ");
-    // Silver, compacted from what the kills left, holds each event once too.
-    let compacted = compact_all(&root);
-    assert!(
-        compacted.iter().all(|p| p["duplicates"] == 0),
-        "{compacted:?}"
-    );
-    assert!(
-        cat(&root, &["--layer", "silver"]) == ndjson,
-        "silver differs"
-    );
-    let leftovers: Vec<_> = walk(&root)
-        .into_iter()
-        .filter(|p| p.to_string_lossy().contains('#'))
-        .collect();
-    assert!(leftovers.is_empty(), "staging files left: {leftovers:?}");
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
+    let root = LakeRoot::Local(dir.path().join("lake"));
+    piped_archive_killed_and_rerun(&root, dir.path(), &replay("ndjson"));
 }
 
 #[test]

@@ -22,9 +22,39 @@ use spymaster::wiring::{BusArchiveInput, InputSource};
 #[derive(Debug, Parser)]
 #[command(name = "spm-lake", version, subcommand_negates_reqs = true)]
 struct Args {
-    /// The lake: a local directory.
-    #[arg(long, global = true, env = "SPM_LAKE_ROOT", default_value = "./lake")]
-    root: String,
+    /// The lake: a local directory, or s3://BUCKET/PREFIX (AWS S3, MinIO, any S3-compatible
+    /// server; see --s3-*) [default: s3://$S3_BUCKET when a bucket is set, else ./lake]. A local
+    /// root with a bucket set is refused.
+    #[arg(
+        long,
+        global = true,
+        env = "SPM_LAKE_ROOT",
+        value_name = "DIR|s3://BUCKET/PREFIX"
+    )]
+    root: Option<String>,
+    /// S3 endpoint, e.g. http://127.0.0.1:9000 for a local MinIO (plain HTTP allowed)
+    /// [default: AWS's endpoint for the region].
+    #[arg(long, global = true, env = "S3_ENDPOINT", value_name = "URL")]
+    s3_endpoint: Option<String>,
+    /// S3 bucket: without --root, the lake is at the bucket's root; with an s3:// root, it must
+    /// be that root's bucket.
+    #[arg(long, global = true, env = "S3_BUCKET", value_name = "BUCKET")]
+    s3_bucket: Option<String>,
+    /// S3 access key id (needed for an s3:// root).
+    #[arg(long, global = true, env = "S3_ACCESS_KEY", value_name = "KEY")]
+    s3_access_key: Option<String>,
+    /// S3 secret access key (needed for an s3:// root).
+    #[arg(
+        long,
+        global = true,
+        env = "S3_SECRET_KEY",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    s3_secret_key: Option<String>,
+    /// S3 region (signs the requests; MinIO and moto accept any).
+    #[arg(long, global = true, env = "S3_REGION", default_value = "us-east-1")]
+    s3_region: String,
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
@@ -157,7 +187,15 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let store = StoreConfig {
-        root: args.root.clone(),
+        root: args
+            .root
+            .clone()
+            .unwrap_or_else(|| StoreConfig::default_root(args.s3_bucket.as_deref())),
+        s3_endpoint: args.s3_endpoint.clone(),
+        s3_bucket: args.s3_bucket.clone(),
+        s3_access_key: args.s3_access_key.clone(),
+        s3_secret_key: args.s3_secret_key.clone(),
+        s3_region: Some(args.s3_region.clone()),
     };
     match args.command {
         None => run_archive(&store, &args.archive, &args.bus),

@@ -1,25 +1,294 @@
 //! The lake's root: a local directory or `s3://bucket/prefix`, behind one `object_store` path.
 //!
-//! Writes are durable when [`Lake::put`] returns: locally a staged file, fsync, rename and an
-//! fsync of the directory (`LocalFileSystem::with_fsync`); on S3 a completed PUT. A SIGKILL in
-//! the middle of a local put can leave the staging file (`name#N`) behind; [`Lake::open`] sweeps
-//! such leftovers, which some readers would otherwise trip over.
+//! Every read and write of the lake goes through [`Lake::put`], [`Lake::get`],
+//! [`Lake::get_range`], [`Lake::delete`] and [`Lake::list`], with paths relative to the root, so
+//! a local lake and an S3 lake run the same code.
+//!
+//! - **Local**: a directory, created if missing. A write is durable when [`Lake::put`] returns: a
+//!   staged file, fsync, rename and an fsync of the directory (`LocalFileSystem::with_fsync`). A
+//!   SIGKILL in the middle of a put can leave the staging file (`name#N`) behind; [`Lake::open`]
+//!   sweeps such leftovers, which some readers would otherwise trip over.
+//! - **S3** (AWS, MinIO, any S3-compatible server): `s3://bucket/prefix`, path-style requests, the
+//!   prefix applied by a `PrefixStore` (so listed paths are relative to the root, as locally). A
+//!   write is one PUT and is durable when the server has answered it; a killed writer leaves no
+//!   partial object, so there is nothing to sweep. [`Lake::open`] first checks, with short
+//!   timeouts and a single retry, that the endpoint answers and the bucket exists, so a wrong
+//!   endpoint fails in seconds; later requests get `object_store`'s usual retries.
+//!
+//! Which root a [`StoreConfig`] names: an `s3://` root is S3 (its bucket must agree with
+//! `s3_bucket` when both are given); any other root is a local directory, and giving a bucket
+//! with a local root is an error rather than a silent local lake. [`StoreConfig::default_root`]
+//! is what a command uses when no root is given: the bucket's root when a bucket is set, else
+//! `./lake`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::prefix::PrefixStore;
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 
 use super::LakeError;
 
-/// Where the lake lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The root used when none is given and no S3 bucket is set.
+pub const DEFAULT_LOCAL_ROOT: &str = "./lake";
+/// The S3 region used when none is given.
+pub const DEFAULT_S3_REGION: &str = "us-east-1";
+
+/// Where the lake lives. `StoreConfig::local(dir)` for a local directory; the S3 settings only
+/// matter for an `s3://` root.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct StoreConfig {
     /// A local directory, or `s3://bucket/prefix`.
     pub root: String,
+    /// The S3 endpoint, e.g. `http://127.0.0.1:9000` (plain HTTP is allowed); default: AWS's
+    /// endpoint for the region.
+    pub s3_endpoint: Option<String>,
+    /// The bucket: when given with an `s3://` root, it must be the root's.
+    pub s3_bucket: Option<String>,
+    pub s3_access_key: Option<String>,
+    pub s3_secret_key: Option<String>,
+    /// Default [`DEFAULT_S3_REGION`].
+    pub s3_region: Option<String>,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("root", &self.root)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_bucket", &self.s3_bucket)
+            .field("s3_access_key", &self.s3_access_key)
+            .field(
+                "s3_secret_key",
+                &self.s3_secret_key.as_ref().map(|_| "<hidden>"),
+            )
+            .field("s3_region", &self.s3_region)
+            .finish()
+    }
+}
+
+impl StoreConfig {
+    /// A root with no S3 settings (a local directory, or an `s3://` root that will then lack
+    /// credentials).
+    pub fn local(root: impl Into<String>) -> StoreConfig {
+        StoreConfig {
+            root: root.into(),
+            ..StoreConfig::default()
+        }
+    }
+
+    /// The root a command uses when none is given: `s3://{bucket}` (the bucket's root) when a
+    /// bucket is set, else [`DEFAULT_LOCAL_ROOT`].
+    pub fn default_root(bucket: Option<&str>) -> String {
+        match bucket {
+            Some(b) => format!("s3://{b}"),
+            None => DEFAULT_LOCAL_ROOT.to_string(),
+        }
+    }
+
+    fn err(&self, message: impl Into<String>) -> LakeError {
+        LakeError::Root {
+            root: self.root.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// Parses the root and the S3 settings into where the lake is.
+    fn location(&self) -> Result<Location, LakeError> {
+        let Some(rest) = self.root.strip_prefix("s3://") else {
+            if let Some(bucket) = &self.s3_bucket {
+                return Err(self.err(format!(
+                    "is a local directory, but an S3 bucket is set (--s3-bucket / S3_BUCKET = \
+                     {bucket}): give --root s3://{bucket}/PREFIX for S3, or unset the bucket for \
+                     a local lake"
+                )));
+            }
+            if self.root.is_empty() {
+                return Err(self.err("is empty"));
+            }
+            return Ok(Location::Local(self.root.clone()));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        check_bucket(bucket).map_err(|m| self.err(m))?;
+        if let Some(b) = &self.s3_bucket
+            && b != bucket
+        {
+            return Err(self.err(format!(
+                "names bucket {bucket}, but the S3 bucket set (--s3-bucket / S3_BUCKET) is {b}"
+            )));
+        }
+        let prefix = prefix.trim_end_matches('/');
+        let prefix = if prefix.is_empty() {
+            None
+        } else {
+            Some(Path::parse(prefix).map_err(|e| self.err(format!("bad prefix {prefix:?}: {e}")))?)
+        };
+        let endpoint = match self.s3_endpoint.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(e) if e.starts_with("http://") || e.starts_with("https://") => {
+                Some(e.trim_end_matches('/').to_string())
+            }
+            Some(e) => {
+                return Err(self.err(format!(
+                    "the S3 endpoint {e:?} is not an http:// or https:// URL"
+                )));
+            }
+        };
+        let key = |v: &Option<String>, what: &str| match v.as_deref() {
+            Some(k) if !k.is_empty() => Ok(k.to_string()),
+            _ => Err(self.err(format!(
+                "an S3 root needs {what} (--s3-{flag} / S3_{env})",
+                flag = what.replace(' ', "-"),
+                env = what.replace(' ', "_").to_uppercase()
+            ))),
+        };
+        Ok(Location::S3(S3Target {
+            bucket: bucket.to_string(),
+            prefix,
+            endpoint,
+            region: self
+                .s3_region
+                .clone()
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| DEFAULT_S3_REGION.to_string()),
+            access_key: key(&self.s3_access_key, "access key")?,
+            secret_key: key(&self.s3_secret_key, "secret key")?,
+        }))
+    }
+}
+
+/// S3's bucket naming rules, loosely: 3–63 of lower-case letters, digits, `.` and `-`.
+fn check_bucket(bucket: &str) -> Result<(), String> {
+    let ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && !bucket.starts_with(['.', '-'])
+        && !bucket.ends_with(['.', '-']);
+    if ok {
+        Ok(())
+    } else if bucket.is_empty() {
+        Err("names no bucket: give s3://BUCKET or s3://BUCKET/PREFIX".into())
+    } else {
+        Err(format!(
+            "bucket {bucket:?} is not a valid S3 bucket name (3 to 63 lower-case letters, digits, \
+             '.' and '-')"
+        ))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Location {
+    Local(String),
+    S3(S3Target),
+}
+
+#[derive(Clone, PartialEq, Eq)]
+struct S3Target {
+    bucket: String,
+    prefix: Option<Path>,
+    endpoint: Option<String>,
+    region: String,
+    access_key: String,
+    secret_key: String,
+}
+
+impl std::fmt::Debug for S3Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Target")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long the start-up check waits for an S3 endpoint before calling it unreachable.
+const S3_CHECK_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const S3_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+/// A request (a PUT of tens of MB included) after the check.
+const S3_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl S3Target {
+    /// `endpoint http://… (bucket b)`, for messages.
+    fn describe(&self) -> String {
+        match &self.endpoint {
+            Some(e) => format!("S3 endpoint {e}, bucket {}", self.bucket),
+            None => format!("AWS S3 (region {}), bucket {}", self.region, self.bucket),
+        }
+    }
+
+    /// A client for this bucket and prefix; `check` gives one that fails fast (short timeouts,
+    /// one retry) for the start-up check.
+    fn store(&self, check: bool) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
+        let http = self
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://"));
+        let mut options = ClientOptions::new().with_allow_http(http);
+        let mut retry = RetryConfig::default();
+        if check {
+            options = options
+                .with_connect_timeout(S3_CHECK_CONNECT_TIMEOUT)
+                .with_timeout(S3_CHECK_TIMEOUT);
+            retry.max_retries = 1;
+            retry.retry_timeout = S3_CHECK_TIMEOUT;
+        } else {
+            options = options.with_timeout(S3_REQUEST_TIMEOUT);
+        }
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(&self.bucket)
+            .with_region(&self.region)
+            .with_access_key_id(&self.access_key)
+            .with_secret_access_key(&self.secret_key)
+            .with_virtual_hosted_style_request(false)
+            .with_client_options(options)
+            .with_retry(retry);
+        if let Some(e) = &self.endpoint {
+            builder = builder.with_endpoint(e);
+        }
+        let s3 = builder.build()?;
+        Ok(match &self.prefix {
+            Some(p) => Arc::new(PrefixStore::new(s3, p.clone())),
+            None => Arc::new(s3),
+        })
+    }
+}
+
+/// Why the start-up check failed, in words first, then `object_store`'s error (its first line,
+/// without the XML body a server may have sent).
+fn check_failure(e: &object_store::Error) -> String {
+    let text = e.to_string();
+    let why = if text.contains("NoSuchBucket") {
+        "the bucket does not exist"
+    } else if text.contains("error sending request") {
+        "the endpoint does not answer"
+    } else if [
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "AccessDenied",
+        "403",
+    ]
+    .iter()
+    .any(|k| text.contains(k))
+    {
+        "the credentials are refused"
+    } else {
+        "the bucket cannot be listed"
+    };
+    let detail = text.split("<?xml").next().unwrap_or_default().trim_end();
+    let code = text
+        .split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(code, _)| format!(" ({code})"))
+        .unwrap_or_default();
+    format!("{why}: {detail}{code}")
 }
 
 /// One object of the lake, by its path under the root.
@@ -33,6 +302,8 @@ pub struct Object {
 pub struct Lake {
     store: Arc<dyn ObjectStore>,
     root: String,
+    /// For S3, what [`Lake::reopen`] needs to build a client of its own.
+    s3: Option<S3Target>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -42,33 +313,56 @@ impl std::fmt::Debug for Lake {
     }
 }
 
+fn new_runtime() -> Result<tokio::runtime::Runtime, LakeError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(LakeError::Runtime)
+}
+
 impl Lake {
-    /// Opens the root for reading and writing; a local root is created if missing and swept of
-    /// staging files a killed writer left behind.
+    /// Opens the root for reading and writing. A local root is created if missing and swept of
+    /// staging files a killed writer left behind; an S3 root is checked to answer (endpoint
+    /// reachable, bucket there, credentials accepted), failing within seconds if not.
     pub fn open(cfg: &StoreConfig) -> Result<Lake, LakeError> {
         let root = cfg.root.clone();
         let err = |message: String| LakeError::Root {
             root: root.clone(),
             message,
         };
-        if root.starts_with("s3://") {
-            return Err(err("S3 roots are not available in this build yet".into()));
+        match cfg.location()? {
+            Location::Local(dir) => {
+                std::fs::create_dir_all(&dir).map_err(|e| err(format!("cannot create it: {e}")))?;
+                sweep_staging(std::path::Path::new(&dir)).map_err(|e| err(e.to_string()))?;
+                let fs = LocalFileSystem::new_with_prefix(&dir)
+                    .map_err(|e| err(e.to_string()))?
+                    .with_fsync(true)
+                    .with_automatic_cleanup(true);
+                Ok(Lake {
+                    store: Arc::new(fs),
+                    root,
+                    s3: None,
+                    runtime: new_runtime()?,
+                })
+            }
+            Location::S3(target) => {
+                let runtime = new_runtime()?;
+                let unusable =
+                    |e: object_store::Error| err(format!("{}: {}", target.describe(), e));
+                let check = target.store(true).map_err(unusable)?;
+                runtime
+                    .block_on(check.list_with_delimiter(None))
+                    .map_err(|e| err(format!("{}: {}", target.describe(), check_failure(&e))))?;
+                drop(check);
+                let store = target.store(false).map_err(unusable)?;
+                Ok(Lake {
+                    store,
+                    root,
+                    s3: Some(target),
+                    runtime,
+                })
+            }
         }
-        std::fs::create_dir_all(&root).map_err(|e| err(format!("cannot create it: {e}")))?;
-        sweep_staging(std::path::Path::new(&root)).map_err(|e| err(e.to_string()))?;
-        let fs = LocalFileSystem::new_with_prefix(&root)
-            .map_err(|e| err(e.to_string()))?
-            .with_fsync(true)
-            .with_automatic_cleanup(true);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(LakeError::Runtime)?;
-        Ok(Lake {
-            store: Arc::new(fs),
-            root,
-            runtime,
-        })
     }
 
     /// Opens the root and proves it writable (a probe object written and removed), so that a
@@ -86,16 +380,21 @@ impl Lake {
     }
 
     /// Another handle on the same root, with its own I/O runtime (one per writer thread); no
-    /// sweep, no probe.
+    /// sweep, no probe. An S3 handle also gets its own HTTP client, whose connections live on
+    /// that runtime.
     pub fn reopen(&self) -> Result<Lake, LakeError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(LakeError::Runtime)?;
+        let store = match &self.s3 {
+            None => self.store.clone(),
+            Some(target) => target.store(false).map_err(|e| LakeError::Root {
+                root: self.root.clone(),
+                message: format!("{}: {e}", target.describe()),
+            })?,
+        };
         Ok(Lake {
-            store: self.store.clone(),
+            store,
             root: self.root.clone(),
-            runtime,
+            s3: self.s3.clone(),
+            runtime: new_runtime()?,
         })
     }
 
@@ -103,6 +402,13 @@ impl Lake {
         &self.root
     }
 
+    /// Whether the root is on S3.
+    pub fn is_s3(&self) -> bool {
+        self.s3.is_some()
+    }
+
+    /// The store, paths relative to the root. Drive it on [`Lake::runtime`]: an S3 client's
+    /// connections belong to that runtime.
     pub fn store(&self) -> Arc<dyn ObjectStore> {
         self.store.clone()
     }
@@ -203,9 +509,7 @@ mod tests {
     fn objects_put_are_listed_read_back_and_staging_leftovers_are_swept() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("lake");
-        let cfg = StoreConfig {
-            root: root.to_string_lossy().into_owned(),
-        };
+        let cfg = StoreConfig::local(root.to_string_lossy());
         let lake = Lake::open_for_write(&cfg).unwrap();
         lake.put("bronze/t/a.parquet", Bytes::from_static(b"abc"))
             .unwrap();
@@ -231,10 +535,145 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("not-a-dir");
         std::fs::write(&file, b"x").unwrap();
-        let cfg = StoreConfig {
-            root: file.join("lake").to_string_lossy().into_owned(),
-        };
+        let cfg = StoreConfig::local(file.join("lake").to_string_lossy());
         let e = Lake::open_for_write(&cfg).unwrap_err().to_string();
         assert!(e.contains("cannot create it"), "{e}");
+    }
+
+    fn s3(root: &str) -> StoreConfig {
+        StoreConfig {
+            s3_endpoint: Some("http://127.0.0.1:9000/".into()),
+            s3_access_key: Some("ak".into()),
+            s3_secret_key: Some("sk".into()),
+            ..StoreConfig::local(root)
+        }
+    }
+
+    fn target(cfg: &StoreConfig) -> S3Target {
+        match cfg.location().unwrap() {
+            Location::S3(t) => t,
+            other => panic!("not S3: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_s3_root_names_the_bucket_and_the_prefix() {
+        let t = target(&s3("s3://my-lake/runs/day1/"));
+        assert_eq!(t.bucket, "my-lake");
+        assert_eq!(t.prefix, Some(Path::from("runs/day1")));
+        assert_eq!(t.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(t.region, DEFAULT_S3_REGION);
+        assert_eq!((t.access_key.as_str(), t.secret_key.as_str()), ("ak", "sk"));
+        assert_eq!(
+            t.describe(),
+            "S3 endpoint http://127.0.0.1:9000, bucket my-lake"
+        );
+
+        let t = target(&StoreConfig {
+            s3_bucket: Some("my-lake".into()),
+            s3_region: Some("eu-west-3".into()),
+            s3_endpoint: None,
+            ..s3("s3://my-lake")
+        });
+        assert_eq!(t.describe(), "AWS S3 (region eu-west-3), bucket my-lake");
+        assert_eq!((t.prefix, t.endpoint), (None, None));
+    }
+
+    #[test]
+    fn a_local_root_is_a_directory_unless_a_bucket_is_set() {
+        let cfg = s3("./lake");
+        assert_eq!(cfg.location().unwrap(), Location::Local("./lake".into()));
+        let cfg = StoreConfig {
+            s3_bucket: Some("b-1".into()),
+            ..cfg
+        };
+        let e = cfg.location().unwrap_err().to_string();
+        assert!(
+            e.contains("lake root ./lake: is a local directory")
+                && e.contains("S3_BUCKET = b-1")
+                && e.contains("--root s3://b-1/PREFIX"),
+            "{e}"
+        );
+        assert_eq!(StoreConfig::default_root(Some("b-1")), "s3://b-1");
+        assert_eq!(StoreConfig::default_root(None), DEFAULT_LOCAL_ROOT);
+        assert!(StoreConfig::local("").location().is_err());
+    }
+
+    #[test]
+    fn bad_s3_settings_are_refused_with_what_to_fix() {
+        let cases = [
+            (s3("s3://"), "names no bucket"),
+            (s3("s3:///prefix"), "names no bucket"),
+            (s3("s3://Upper_Case/x"), "not a valid S3 bucket name"),
+            (s3("s3://ab"), "not a valid S3 bucket name"),
+            (s3("s3://bucket/a//b"), "bad prefix"),
+            (
+                StoreConfig {
+                    s3_bucket: Some("other".into()),
+                    ..s3("s3://bucket/x")
+                },
+                "names bucket bucket, but the S3 bucket set (--s3-bucket / S3_BUCKET) is other",
+            ),
+            (
+                StoreConfig {
+                    s3_endpoint: Some("127.0.0.1:9000".into()),
+                    ..s3("s3://bucket")
+                },
+                "not an http:// or https:// URL",
+            ),
+            (
+                StoreConfig {
+                    s3_access_key: None,
+                    ..s3("s3://bucket")
+                },
+                "needs access key (--s3-access-key / S3_ACCESS_KEY)",
+            ),
+            (
+                StoreConfig {
+                    s3_secret_key: Some(String::new()),
+                    ..s3("s3://bucket")
+                },
+                "needs secret key (--s3-secret-key / S3_SECRET_KEY)",
+            ),
+        ];
+        for (cfg, want) in cases {
+            let e = cfg.location().unwrap_err().to_string();
+            assert!(e.contains(want), "{cfg:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_secret_key_is_not_in_debug_output() {
+        let cfg = s3("s3://bucket");
+        let shown = format!("{cfg:?} {:?}", target(&cfg));
+        assert!(
+            !shown.contains("\"sk\"") && shown.contains("<hidden>"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn an_unreachable_s3_endpoint_fails_within_seconds_naming_endpoint_and_bucket() {
+        // A loopback port nobody listens on: bound, then released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cfg = StoreConfig {
+            s3_endpoint: Some(format!("http://127.0.0.1:{port}")),
+            ..s3("s3://nowhere/lake")
+        };
+        let t0 = std::time::Instant::now();
+        let e = Lake::open_for_write(&cfg).unwrap_err().to_string();
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+        assert!(
+            e.contains("lake root s3://nowhere/lake")
+                && e.contains(&format!(
+                    "S3 endpoint http://127.0.0.1:{port}, bucket nowhere"
+                ))
+                && e.contains("the endpoint does not answer"),
+            "{e}"
+        );
     }
 }

@@ -153,54 +153,6 @@ pub fn check_with_readers(root: &Path, scratch: &Path, ndjson: &[u8], signals: &
     report.into_owned()
 }
 
-/// The UTC dates bronze holds (`spm-lake ls --format json`).
-pub fn bronze_dates(root: &Path) -> Vec<String> {
-    let out = lake()
-        .arg("--root")
-        .arg(root)
-        .args(["ls", "--format", "json"])
-        .output()
-        .expect("spm-lake ls");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let listing: Value = serde_json::from_slice(&out.stdout).expect("ls json");
-    let mut dates: Vec<String> = listing
-        .as_array()
-        .expect("a list")
-        .iter()
-        .filter(|p| p["layer"] == "bronze")
-        .map(|p| p["date"].as_str().expect("date").to_string())
-        .collect();
-    dates.sort();
-    dates.dedup();
-    dates
-}
-
-/// `spm-lake compact --date D --format json` for every date bronze holds; the reports'
-/// partitions, all dates together.
-pub fn compact_all(root: &Path) -> Vec<Value> {
-    let mut partitions = Vec::new();
-    for date in bronze_dates(root) {
-        let out = lake()
-            .arg("--root")
-            .arg(root)
-            .args(["compact", "--date", &date, "--format", "json"])
-            .output()
-            .expect("spm-lake compact");
-        assert!(
-            out.status.success(),
-            "spm-lake compact --date {date} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report: Value = serde_json::from_slice(&out.stdout).expect("compact json");
-        partitions.extend(report["partitions"].as_array().expect("partitions").clone());
-    }
-    partitions
-}
-
 /// A random schedule for kills (xorshift, seeded from the clock; the seed is printed so a
 /// failing run can be understood).
 pub fn kill_schedule() -> impl FnMut() -> u64 {

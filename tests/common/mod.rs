@@ -2,5 +2,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod lake;
+pub mod lake_crash;
 pub mod nats;
+pub mod s3;
 pub mod samples;
