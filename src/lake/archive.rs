@@ -137,40 +137,112 @@ pub trait ArchiveInput {
     fn unacked(&self) -> usize {
         0
     }
+    /// Hands back an event the caller is done with (the input may free it where it was made).
+    fn recycle(&mut self, event: Event) {
+        drop(event);
+    }
 }
+
+/// Events parsed ahead by a [`PipeInput`]'s reader thread, handed over a chunk at a time.
+const PIPE_CHUNK: usize = 512;
+/// Chunks the reader thread may be ahead of the writer.
+const PIPE_AHEAD: usize = 8;
+
+type Chunk = Vec<Result<Event, SourceError>>;
 
 /// A piped input: positions are the events' 0-based indexes.
-pub struct PipeInput<S> {
-    source: S,
+///
+/// A reader thread parses the pipe while the caller gathers rows (and the encoder threads
+/// encode them), so parsing, the most expensive step for NDJSON, overlaps with the rest. The
+/// events come back to the reader thread to be freed ([`ArchiveInput::recycle`]): memory is
+/// released by the thread that allocated it, which keeps the allocator's arenas uncontended.
+pub struct PipeInput {
+    chunks: std::sync::mpsc::Receiver<Chunk>,
+    chunk: std::vec::IntoIter<Result<Event, SourceError>>,
+    used: Vec<Event>,
+    recycled: std::sync::mpsc::Sender<Vec<Event>>,
     pos: u64,
     strict: bool,
+    ended: bool,
 }
 
-impl<S: EventSource> PipeInput<S> {
-    pub fn new(source: S, strict: bool) -> Self {
+impl PipeInput {
+    pub fn new<S: EventSource + Send + 'static>(mut source: S, strict: bool) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(PIPE_AHEAD);
+        let (recycled, used) = std::sync::mpsc::channel::<Vec<Event>>();
+        // The thread ends at the end of the input, at a fatal error, or when the input is
+        // dropped (its next send fails).
+        std::thread::spawn(move || {
+            let mut chunk = Vec::with_capacity(PIPE_CHUNK);
+            loop {
+                while let Ok(events) = used.try_recv() {
+                    drop(events);
+                }
+                let item = source.next_event();
+                let last = match &item {
+                    Ok(None) => true,
+                    Err(e) => !e.is_recoverable() || strict,
+                    Ok(Some(_)) => false,
+                };
+                if let Some(item) = item.transpose() {
+                    chunk.push(item);
+                }
+                if last || chunk.len() >= PIPE_CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(PIPE_CHUNK));
+                    if tx.send(full).is_err() || last {
+                        return;
+                    }
+                }
+            }
+        });
         PipeInput {
-            source,
+            chunks: rx,
+            chunk: Vec::new().into_iter(),
+            used: Vec::with_capacity(PIPE_CHUNK),
+            recycled,
             pos: 0,
             strict,
+            ended: false,
         }
     }
 }
 
-impl<S: EventSource> ArchiveInput for PipeInput<S> {
+impl ArchiveInput for PipeInput {
     fn identity(&self) -> Option<String> {
         None
     }
 
     fn next(&mut self, _timeout: Duration) -> Result<Next, SourceError> {
-        match self.source.next_event() {
-            Ok(Some(e)) => {
-                self.pos += 1;
-                Ok(Next::Event(e, self.pos - 1))
+        loop {
+            match self.chunk.next() {
+                Some(Ok(e)) => {
+                    self.pos += 1;
+                    return Ok(Next::Event(e, self.pos - 1));
+                }
+                Some(Err(e)) if e.is_recoverable() && !self.strict => {
+                    return Ok(Next::Bad(None, e));
+                }
+                Some(Err(e)) => return Err(e),
+                None if self.ended => return Ok(Next::End),
+                None => {
+                    if !self.used.is_empty() {
+                        let used =
+                            std::mem::replace(&mut self.used, Vec::with_capacity(PIPE_CHUNK));
+                        // The reader may be gone (end of input): then they are freed here.
+                        let _ = self.recycled.send(used);
+                    }
+                    match self.chunks.recv() {
+                        Ok(chunk) => self.chunk = chunk.into_iter(),
+                        // The reader thread is done: it sent its last chunk (end or error).
+                        Err(_) => self.ended = true,
+                    }
+                }
             }
-            Ok(None) => Ok(Next::End),
-            Err(e) if e.is_recoverable() && !self.strict => Ok(Next::Bad(None, e)),
-            Err(e) => Err(e),
         }
+    }
+
+    fn recycle(&mut self, event: Event) {
+        self.used.push(event);
     }
 }
 
@@ -214,7 +286,10 @@ pub fn archive(
     let mut last_check = Instant::now();
     let mut logged_rows: u64 = 0;
     let mut acked: Option<u64> = None;
+    // When the latest event came, noted at the periodic check and when the input goes idle
+    // (not per event: the clock is not free).
     let mut last_event = Instant::now();
+    let mut events_seen: u64 = 0;
     // A fatal input error still stores everything valid read before it.
     let mut failed = None;
     loop {
@@ -233,7 +308,6 @@ pub fn archive(
         match next {
             Next::Event(event, pos) => {
                 events += 1;
-                last_event = Instant::now();
                 if let Pushed::Rejected(reason) = writer.push(&event, pos)? {
                     tracing::warn!(
                         "event {pos} ({} at {}): {reason}; skipped",
@@ -241,6 +315,7 @@ pub fn archive(
                         event.ts_event_ns()
                     );
                 }
+                input.recycle(event);
             }
             Next::Bad(pos, e) => {
                 tracing::warn!("{e}; skipped");
@@ -250,6 +325,10 @@ pub fn archive(
                 }
             }
             Next::Idle => {
+                if events != events_seen {
+                    events_seen = events;
+                    last_event = Instant::now();
+                }
                 if opts.idle_exit.is_some_and(|d| last_event.elapsed() >= d) {
                     tracing::info!(
                         "no event for {:?}: stopping",
@@ -263,6 +342,10 @@ pub fn archive(
         }
         if idle || events.is_multiple_of(4096) {
             let now = Instant::now();
+            if events != events_seen {
+                events_seen = events;
+                last_event = now;
+            }
             if idle || now.duration_since(last_check) >= Duration::from_millis(100) {
                 last_check = now;
                 writer.flush_due(now)?;
