@@ -98,6 +98,46 @@ pub fn lines(bytes: &[u8]) -> usize {
 /// time, to the nanosecond) and one gold row per level of each snap in `signals`. Returns the
 /// readers' report.
 pub fn check_with_readers(root: &Path, scratch: &Path, ndjson: &[u8], signals: &[u8]) -> String {
+    let expected = expected_rows(ndjson, signals);
+    let expected_path = scratch.join("expected.json");
+    std::fs::write(&expected_path, expected.to_string()).unwrap();
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/lake_readers.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(root)
+        .arg(&expected_path)
+        .output()
+        .expect("python3");
+    let report = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("ModuleNotFoundError"),
+        "DuckDB, pyarrow and polars are needed: run scripts/install-test-deps\n{stderr}"
+    );
+    assert!(out.status.success(), "{report}{stderr}");
+    report.into_owned()
+}
+
+/// A random schedule for kills (xorshift, seeded from the clock; the seed is printed so a
+/// failing run can be understood).
+pub fn kill_schedule() -> impl FnMut() -> u64 {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.subsec_nanos() as u64);
+    eprintln!("kill schedule seed {seed}");
+    let mut state = seed | 1;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
+/// What the readers must see, as `tests/py/lake_readers.py` takes it: per bronze table every
+/// row's event time, and for gold one row per level of each snap.
+pub fn expected_rows(ndjson: &[u8], signals: &[u8]) -> Value {
     let mut expected = serde_json::Map::new();
     for line in ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         let v: Value = serde_json::from_slice(line).unwrap();
@@ -133,38 +173,5 @@ pub fn check_with_readers(root: &Path, scratch: &Path, ndjson: &[u8], signals: &
     }
     assert!(levels.len() > 1000);
     expected.insert("gold/levels/signals".into(), json!({"levels": levels}));
-    let expected_path = scratch.join("expected.json");
-    std::fs::write(&expected_path, Value::Object(expected).to_string()).unwrap();
-
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/lake_readers.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg(root)
-        .arg(&expected_path)
-        .output()
-        .expect("python3");
-    let report = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("ModuleNotFoundError"),
-        "DuckDB, pyarrow and polars are needed: run scripts/install-test-deps\n{stderr}"
-    );
-    assert!(out.status.success(), "{report}{stderr}");
-    report.into_owned()
-}
-
-/// A random schedule for kills (xorshift, seeded from the clock; the seed is printed so a
-/// failing run can be understood).
-pub fn kill_schedule() -> impl FnMut() -> u64 {
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.subsec_nanos() as u64);
-    eprintln!("kill schedule seed {seed}");
-    let mut state = seed | 1;
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    }
+    Value::Object(expected)
 }

@@ -219,7 +219,11 @@ impl S3Server {
         signals: &[u8],
     ) -> String {
         let expected = scratch.join("expected-s3.json");
-        std::fs::write(&expected, expected_rows(ndjson, signals).to_string()).unwrap();
+        std::fs::write(
+            &expected,
+            super::lake::expected_rows(ndjson, signals).to_string(),
+        )
+        .unwrap();
         self.readers(&["check", location, &expected.to_string_lossy()])
     }
 
@@ -268,45 +272,4 @@ fn encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-/// What the readers must see, as `tests/py/lake_readers.py` takes it: per bronze table every
-/// row's event time, and for gold one row per level of each snap.
-pub fn expected_rows(ndjson: &[u8], signals: &[u8]) -> Value {
-    let mut expected = serde_json::Map::new();
-    for line in ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let v: Value = serde_json::from_slice(line).unwrap();
-        let table = match v["type"].as_str().unwrap() {
-            "futures_trade" => "bronze/futures/trades",
-            "mbp10" => "bronze/futures/mbp10",
-            "option_trade" => "bronze/options/trades",
-            "stock_trade" => "bronze/stocks/trades",
-            "stock_quote" => "bronze/stocks/quotes",
-            other => panic!("unexpected {other}"),
-        };
-        let entry = expected.entry(table).or_insert_with(|| json!({"ts": []}));
-        entry["ts"]
-            .as_array_mut()
-            .unwrap()
-            .push(v["ts_event_ns"].clone());
-    }
-    let mut levels = Vec::new();
-    for line in signals.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let v: Value = serde_json::from_slice(line).unwrap();
-        let ts_ns = v["ts"].as_u64().unwrap() * 1_000_000;
-        for l in v["levels"].as_array().unwrap() {
-            levels.push(json!([
-                ts_ns,
-                l["id"],
-                l["price"],
-                l["signal"],
-                l["break_score_smooth"],
-                l["barrier"]["state"],
-                l["tape"]["imbalance"]
-            ]));
-        }
-    }
-    assert!(levels.len() > 1000);
-    expected.insert("gold/levels/signals".into(), json!({"levels": levels}));
-    Value::Object(expected)
 }
