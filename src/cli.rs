@@ -173,3 +173,20 @@ mod tests {
         );
     }
 }
+
+/// Raises the soft limit of open files to the hard limit (a server with thousands of clients
+/// needs more than the common default of 1 024). Best effort: the limit stays as it was if it
+/// cannot be raised.
+pub fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit are given a valid pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod core;
 pub mod dbn;
 pub mod event;
+pub mod gateway;
 pub mod hash;
 pub mod io;
 pub mod lake;

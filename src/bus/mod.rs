@@ -18,12 +18,14 @@ mod sink;
 mod source;
 mod subject;
 pub mod testing;
+mod watch;
 
 pub use batch::{BatchSettings, BatchSink, POSITION_HEADER, Position};
 pub use durable::{DurableMessage, DurableSettings, DurableSource, Polled};
 pub use sink::{NatsSink, SinkSettings, message_id};
 pub use source::{NatsRawSource, NatsSource, RawMessage, SourceOptions};
 pub use subject::{subject_matches, subjects_overlap};
+pub use watch::{LinkState, LinkWatch};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -295,7 +297,10 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-async fn connect_options(cfg: &BusConfig) -> Result<async_nats::ConnectOptions, BusError> {
+async fn connect_options(
+    cfg: &BusConfig,
+    watch: Option<LinkWatch>,
+) -> Result<async_nats::ConnectOptions, BusError> {
     let mut opts = match &cfg.nats_creds {
         Some(path) => async_nats::ConnectOptions::with_credentials_file(path)
             .await
@@ -328,7 +333,11 @@ async fn connect_options(cfg: &BusConfig) -> Result<async_nats::ConnectOptions, 
         .connection_timeout(Duration::from_secs(3))
         .event_callback(move |event| {
             let shown = shown.clone();
+            let watch = watch.clone();
             async move {
+                if let Some(watch) = &watch {
+                    watch.record(&event);
+                }
                 match event {
                     async_nats::Event::Connected => tracing::info!(url = %shown, "NATS connected"),
                     async_nats::Event::Disconnected => {
@@ -350,7 +359,7 @@ pub async fn connect(cfg: &BusConfig) -> Result<async_nats::Client, BusError> {
     let deadline = Instant::now() + Duration::from_secs_f64(cfg.connect_wait_secs.max(0.0));
     let mut delay = Duration::from_millis(100);
     loop {
-        let opts = connect_options(cfg).await?;
+        let opts = connect_options(cfg, None).await?;
         match opts.connect(cfg.nats_url.as_str()).await {
             Ok(client) => return Ok(client),
             Err(err) => {
@@ -367,6 +376,30 @@ pub async fn connect(cfg: &BusConfig) -> Result<async_nats::Client, BusError> {
             }
         }
     }
+}
+
+/// Connects without waiting for the server: the client keeps trying in the background (and
+/// reconnects after a loss) while the returned [`LinkWatch`] tells whether it is connected and
+/// since when. For services that must come up and report on their own health (the gateway).
+pub async fn connect_in_background(
+    cfg: &BusConfig,
+) -> Result<(async_nats::Client, LinkWatch), BusError> {
+    let watch = LinkWatch::new();
+    let opts = connect_options(cfg, Some(watch.clone()))
+        .await?
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .reconnect_delay_callback(|attempts| {
+            Duration::from_millis(100 << attempts.min(5)).min(Duration::from_secs(2))
+        });
+    let client = opts
+        .connect(cfg.nats_url.as_str())
+        .await
+        .map_err(|err| BusError::Connect {
+            url: redact_url(&cfg.nats_url),
+            message: err.to_string(),
+        })?;
+    Ok((client, watch))
 }
 
 /// Creates the configured streams if they do not exist. A stream that exists with other

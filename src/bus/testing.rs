@@ -17,6 +17,7 @@ pub struct NatsServer {
     port: u16,
     store: PathBuf,
     bin: PathBuf,
+    websocket_port: Option<u16>,
 }
 
 /// The version a `nats-server` binary reports (`nats-server: v2.15.1` → `2.15.1`).
@@ -135,14 +136,52 @@ impl NatsServer {
             port,
             store,
             bin: bin.to_path_buf(),
+            websocket_port: None,
         };
         server.launch()?;
         Ok(server)
     }
 
+    /// Starts the pinned server with its WebSocket listener on, too (plain `ws://`, no
+    /// auth), on a free port: [`NatsServer::websocket_port`].
+    pub fn start_with_websocket() -> NatsServer {
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            let mut server = NatsServer::start();
+            server.kill();
+            match free_port() {
+                Ok(ws) => server.websocket_port = Some(ws),
+                Err(e) => {
+                    last_err = e.to_string();
+                    continue;
+                }
+            }
+            match server.launch() {
+                Ok(()) => return server,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("cannot start nats-server with WebSocket: {last_err}");
+    }
+
+    /// Port of the WebSocket listener, when started with one.
+    pub fn websocket_port(&self) -> Option<u16> {
+        self.websocket_port
+    }
+
     /// Spawns the server on its port and store, and waits until it accepts connections.
     fn launch(&mut self) -> Result<(), String> {
-        let child = Command::new(&self.bin)
+        let mut cmd = Command::new(&self.bin);
+        if let Some(ws) = self.websocket_port {
+            let conf = self.store.join("websocket.conf");
+            std::fs::write(
+                &conf,
+                format!("websocket {{\n  listen: \"127.0.0.1:{ws}\"\n  no_tls: true\n}}\n"),
+            )
+            .map_err(|e| e.to_string())?;
+            cmd.arg("-c").arg(conf);
+        }
+        let child = cmd
             .args(["-js", "-sd"])
             .arg(&self.store)
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
@@ -175,12 +214,23 @@ impl NatsServer {
     /// Stops the server gracefully (SIGTERM, so its store is flushed) and starts it again on
     /// the same port and store.
     pub fn restart(&mut self) -> Result<(), String> {
+        self.stop();
+        self.launch()
+    }
+
+    /// Stops the server gracefully; [`NatsServer::start_again`] brings it back on the same
+    /// port and store.
+    pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
                 .status();
             let _ = child.wait();
         }
+    }
+
+    /// Starts a stopped server again on the same port and store.
+    pub fn start_again(&mut self) -> Result<(), String> {
         self.launch()
     }
 

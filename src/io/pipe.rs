@@ -49,6 +49,7 @@ pub fn stdio_kind(fd: i32) -> StdioKind {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Undetected,
     Ndjson,
@@ -105,6 +106,12 @@ impl<R: Read> PipeSource<R> {
             Mode::Ndjson => Some(PipeFormat::Ndjson),
             Mode::Bin => Some(PipeFormat::Bin),
         }
+    }
+
+    /// The bytes of the NDJSON line the last event was read from (without its line ending), so
+    /// a relay can pass a payload on exactly as it came; `None` for the binary framing.
+    pub fn last_line(&self) -> Option<&[u8]> {
+        (self.mode == Mode::Ndjson).then(|| self.buf.trim_ascii())
     }
 
     fn io_err(&self, source: std::io::Error) -> SourceError {
