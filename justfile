@@ -28,8 +28,8 @@ testdata:
     cargo run --release --bin spm-synth -- --scenario testdata/scenario.toml --out-dir testdata --zstd-level 17
 
 # The whole stack on this machine: a local JetStream server, the sample replayed in real time
-# onto it, the engine on the bus, the lake archiving both streams to .spm/lake, and the live
-# levels table (Ctrl-C stops everything).
+# onto it, the engine on the bus, the lake archiving both streams to .spm/lake, the gateway
+# serving the dashboard, and the live levels table (Ctrl-C stops everything).
 up:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -42,10 +42,12 @@ up:
     target/release/spm-core --input nats 2>core.log &
     mkdir -p .spm
     target/release/spm-lake --input nats --root .spm/lake 2>lake.log &
+    target/release/spm-gateway --input nats 2>gateway.log &
+    echo "dashboard: http://127.0.0.1:${GATEWAY_PORT:-8000}/" >&2
     target/release/spm-replay --speed 1 --output nats testdata/*.dbn.zst 2>replay.log &
     target/release/spm-tap levels.signals --format table
 
 # Regenerate the man pages (man/) and shell completions (completions/) from the commands.
 docs:
     cargo build -q
-    for b in spm-replay spm-core spm-synth spm-tap spm-lake; do SPM_GEN_DOCS=. target/debug/$b; done
+    for b in spm-replay spm-core spm-synth spm-tap spm-lake spm-gateway; do SPM_GEN_DOCS=. target/debug/$b; done

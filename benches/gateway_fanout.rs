@@ -20,9 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt};
 use spymaster::bus::testing::NatsServer;
-use tokio_tungstenite::tungstenite::Message;
 
 /// Nanoseconds since the bench started, per payload: when it was published (0: not yet).
 struct Clock {
@@ -102,6 +100,117 @@ enum Protocol {
     Nats,
 }
 
+/// A lean WebSocket client for the measurement (RFC 6455 framing over a plain socket), so
+/// that what is timed is the servers, not a client library: the receiving side of 1 000
+/// clients shares the same two cores.
+struct RawWs {
+    stream: tokio::net::TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl RawWs {
+    async fn connect(url: &str) -> std::io::Result<RawWs> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let rest = url.trim_start_matches("ws://");
+        let (host, path) = rest
+            .split_once('/')
+            .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+        let mut stream = tokio::net::TcpStream::connect(host).await?;
+        stream.set_nodelay(true)?;
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(req.as_bytes()).await?;
+        let mut buf = vec![0u8; 0];
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(std::io::Error::other("closed during the handshake"));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = memchr_find(&buf, b"\r\n\r\n") {
+                if !buf.starts_with(b"HTTP/1.1 101") {
+                    return Err(std::io::Error::other(
+                        String::from_utf8_lossy(&buf[..end]).into_owned(),
+                    ));
+                }
+                buf.drain(..end + 4);
+                return Ok(RawWs {
+                    stream,
+                    buf,
+                    start: 0,
+                });
+            }
+        }
+    }
+
+    /// Sends one masked frame (a zero mask key: valid, and the bytes stay as they are).
+    async fn send(&mut self, opcode: u8, data: &[u8]) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let mut f = vec![0x80 | opcode];
+        if data.len() < 126 {
+            f.push(0x80 | data.len() as u8);
+        } else {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        }
+        f.extend_from_slice(&[0, 0, 0, 0]);
+        f.extend_from_slice(data);
+        self.stream.write_all(&f).await
+    }
+
+    /// The next data frame: (opcode, payload). Pings are answered; `None` at close.
+    async fn next(&mut self) -> Option<(u8, Vec<u8>)> {
+        use tokio::io::AsyncReadExt;
+        loop {
+            let avail = &self.buf[self.start..];
+            if avail.len() >= 2 {
+                let opcode = avail[0] & 0x0f;
+                let (len, hdr) = match avail[1] & 0x7f {
+                    126 if avail.len() >= 4 => {
+                        (u16::from_be_bytes([avail[2], avail[3]]) as usize, 4)
+                    }
+                    127 if avail.len() >= 10 => (
+                        u64::from_be_bytes(avail[2..10].try_into().ok()?) as usize,
+                        10,
+                    ),
+                    n @ 0..=125 => (n as usize, 2),
+                    _ => (usize::MAX, 0),
+                };
+                if len != usize::MAX && avail.len() >= hdr + len {
+                    let data = avail[hdr..hdr + len].to_vec();
+                    self.start += hdr + len;
+                    if self.start == self.buf.len() {
+                        self.buf.clear();
+                        self.start = 0;
+                    }
+                    match opcode {
+                        0x8 => return None,
+                        0x9 => {
+                            let _ = self.send(0xA, &data).await;
+                            continue;
+                        }
+                        0xA => continue,
+                        _ => return Some((opcode, data)),
+                    }
+                }
+            }
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            let len = self.buf.len();
+            self.buf.resize(len + 65536, 0);
+            match self.stream.read(&mut self.buf[len..]).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.truncate(len + n),
+            }
+        }
+    }
+}
+
 async fn client(
     url: String,
     protocol: Protocol,
@@ -111,7 +220,7 @@ async fn client(
     ready: Arc<AtomicU64>,
     stop: Arc<tokio::sync::Notify>,
 ) -> Vec<(usize, u64)> {
-    let (mut ws, _) = match tokio_tungstenite::connect_async(&url).await {
+    let mut ws = match RawWs::connect(&url).await {
         Ok(x) => x,
         Err(e) => {
             eprintln!("client cannot connect to {url}: {e}");
@@ -123,7 +232,7 @@ async fn client(
     let mut buf: Vec<u8> = Vec::new();
     if let Protocol::Nats = protocol {
         let hello = b"CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1,\"echo\":false}\r\nSUB levels.signals 1\r\nPING\r\n";
-        let _ = ws.send(Message::Binary(hello.to_vec().into())).await;
+        let _ = ws.send(0x2, hello).await;
     } else {
         ready.fetch_add(1, Ordering::SeqCst);
     }
@@ -136,15 +245,14 @@ async fn client(
         };
         let at = clock.now();
         let data = match msg {
-            Some(Ok(Message::Text(t))) => {
-                if let Some(i) = payload_index(t.as_bytes(), base_ts) {
+            Some((0x1, t)) => {
+                if let Some(i) = payload_index(&t, base_ts) {
                     got.push((i, at));
                 }
                 continue;
             }
-            Some(Ok(Message::Binary(b))) => b,
-            Some(Ok(_)) => continue,
-            _ => break,
+            Some((_, b)) => b,
+            None => break,
         };
         buf.extend_from_slice(&data);
         // NATS protocol: INFO, PONG, PING, MSG <subject> <sid> <len>\r\n<payload>\r\n
@@ -168,7 +276,7 @@ async fn client(
                 buf.drain(..eol + 2 + len + 2);
             } else {
                 if line == b"PING" {
-                    let _ = ws.send(Message::Binary(b"PONG\r\n".to_vec().into())).await;
+                    let _ = ws.send(0x2, b"PONG\r\n").await;
                 } else if line == b"PONG" {
                     ready.fetch_add(1, Ordering::SeqCst);
                 }
@@ -176,7 +284,7 @@ async fn client(
             }
         }
     }
-    let _ = ws.close(None).await;
+    let _ = ws.send(0x8, &[]).await;
     got.into_iter()
         .filter_map(|(i, at)| {
             let sent = clock.sent.get(i)?.load(Ordering::SeqCst);
@@ -196,26 +304,22 @@ async fn run_phase(
     base_ts: i64,
     mut publish: impl FnMut(&[u8]),
     on_stalled_gone: impl Fn() -> bool,
-) -> (Outcome, Option<usize>) {
+    server_pid: u32,
+) -> (Outcome, Option<usize>, (f64, f64, f64, f64)) {
     let clock = Arc::new(Clock {
         t0: Instant::now(),
         sent: (0..payloads.len()).map(|_| AtomicU64::new(0)).collect(),
     });
     let ready = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(tokio::sync::Notify::new());
-    // The client that never reads: connected, then left alone.
-    let stalled = tokio_tungstenite::connect_async(url).await.ok();
-    if let (Some((ws, _)), Protocol::Nats) = (&stalled, protocol()) {
-        let _ = ws; // subscribed below
-    }
-    let mut stalled = stalled.map(|(ws, _)| ws);
+    // The client that never reads: shakes hands (and subscribes), then is left alone.
+    let mut stalled = RawWs::connect(url).await.ok();
     if let (Some(ws), Protocol::Nats) = (stalled.as_mut(), protocol()) {
         let _ = ws
-            .send(Message::Binary(
-                b"CONNECT {\"verbose\":false,\"protocol\":1}\r\nSUB levels.signals 1\r\n"
-                    .to_vec()
-                    .into(),
-            ))
+            .send(
+                0x2,
+                b"CONNECT {\"verbose\":false,\"protocol\":1}\r\nSUB levels.signals 1\r\n",
+            )
             .await;
     }
     let mut tasks = Vec::with_capacity(clients);
@@ -242,6 +346,8 @@ async fn run_phase(
     );
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut evicted_at = None;
+    let (cpu0, _, _) = proc_usage(server_pid);
+    let t = Instant::now();
     for (i, p) in payloads.iter().enumerate() {
         tick.tick().await;
         clock.sent[i].store(clock.now(), Ordering::SeqCst);
@@ -250,7 +356,10 @@ async fn run_phase(
             evicted_at = Some(i);
         }
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let (cpu1, rss, hwm) = proc_usage(server_pid);
+    let usage = (cpu1 - cpu0, t.elapsed().as_secs_f64(), rss, hwm);
+    tokio::time::sleep(Duration::from_millis(250)).await;
     stop.notify_waiters();
     let mut samples = Vec::new();
     let mut missing = 0u64;
@@ -260,7 +369,7 @@ async fn run_phase(
         samples.extend(got);
     }
     drop(stalled);
-    (Outcome { samples, missing }, evicted_at)
+    (Outcome { samples, missing }, evicted_at, usage)
 }
 
 fn report(
@@ -302,7 +411,7 @@ fn report(
     }
     if let Some((cpu, secs, rss, hwm)) = usage {
         println!(
-            "{:<16} server CPU {:.0} % of one core over the phase, RSS {:.1} MB (peak {:.1} MB)",
+            "{:<16} server CPU {:.0} % of one core while publishing, RSS {:.1} MB (peak {:.1} MB)",
             "",
             100.0 * cpu / secs,
             rss,
@@ -436,10 +545,8 @@ fn main() {
         let pid = gw.id();
         let mut stdin = gw.stdin.take().expect("stdin");
         let evicted = || http_get(port, "/health").contains("\"clients_evicted\":1");
-        let (cpu0, _, _) = proc_usage(pid);
-        let t = Instant::now();
         let url = format!("ws://127.0.0.1:{port}/ws/stream");
-        let (o, at) = rt.block_on(run_phase(
+        let (o, at, usage) = rt.block_on(run_phase(
             "gateway/stdin",
             &url,
             || Protocol::Gateway,
@@ -452,16 +559,11 @@ fn main() {
                 let _ = stdin.flush();
             },
             evicted,
+            pid,
         ));
-        let (cpu1, rss, hwm) = proc_usage(pid);
         p99.push((
             "gateway/stdin",
-            report(
-                "gateway/stdin",
-                &o,
-                at,
-                Some((cpu1 - cpu0, t.elapsed().as_secs_f64(), rss, hwm)),
-            ),
+            report("gateway/stdin", &o, at, Some(usage)),
         ));
         let _ = gw.kill();
         let _ = gw.wait();
@@ -484,10 +586,8 @@ fn main() {
         let pid = gw.id();
         std::thread::sleep(Duration::from_millis(500));
         let evicted = || http_get(port, "/health").contains("\"clients_evicted\":1");
-        let (cpu0, _, _) = proc_usage(pid);
-        let t = Instant::now();
         let url = format!("ws://127.0.0.1:{port}/ws/stream");
-        let (o, at) = rt.block_on(run_phase(
+        let (o, at, usage) = rt.block_on(run_phase(
             "gateway/nats",
             &url,
             || Protocol::Gateway,
@@ -496,27 +596,17 @@ fn main() {
             base_ts,
             publish,
             evicted,
+            pid,
         ));
-        let (cpu1, rss, hwm) = proc_usage(pid);
-        p99.push((
-            "gateway/nats",
-            report(
-                "gateway/nats",
-                &o,
-                at,
-                Some((cpu1 - cpu0, t.elapsed().as_secs_f64(), rss, hwm)),
-            ),
-        ));
+        p99.push(("gateway/nats", report("gateway/nats", &o, at, Some(usage))));
         let _ = gw.kill();
         let _ = gw.wait();
     }
     // 3. nats-server's own WebSocket listener.
     {
         let pid = nats.pid().expect("nats pid");
-        let (cpu0, _, _) = proc_usage(pid);
-        let t = Instant::now();
         let url = format!("ws://127.0.0.1:{ws_port}");
-        let (o, at) = rt.block_on(run_phase(
+        let (o, at, usage) = rt.block_on(run_phase(
             "nats-server/ws",
             &url,
             || Protocol::Nats,
@@ -525,17 +615,12 @@ fn main() {
             base_ts,
             publish,
             || false,
+            pid,
         ));
-        let (cpu1, rss, hwm) = proc_usage(pid);
         let _ = at;
         p99.push((
             "nats-server/ws",
-            report(
-                "nats-server/ws",
-                &o,
-                None,
-                Some((cpu1 - cpu0, t.elapsed().as_secs_f64(), rss, hwm)),
-            ),
+            report("nats-server/ws", &o, None, Some(usage)),
         ));
     }
     let ours = p99[0].1;

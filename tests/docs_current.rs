@@ -13,6 +13,7 @@ fn committed_man_pages_and_completions_are_current() {
         env!("CARGO_BIN_EXE_spm-synth"),
         env!("CARGO_BIN_EXE_spm-tap"),
         env!("CARGO_BIN_EXE_spm-lake"),
+        env!("CARGO_BIN_EXE_spm-gateway"),
     ] {
         let status = Command::new(bin)
             .env("SPM_GEN_DOCS", tmp.path())
@@ -38,7 +39,7 @@ fn committed_man_pages_and_completions_are_current() {
     }
     assert_eq!(
         checked,
-        5 * 4,
+        6 * 4,
         "a man page and three completions per command"
     );
 }

@@ -173,7 +173,10 @@ async fn ws_stream(
     };
     let hub = state.hub.clone();
     let settings = state.session;
-    ws.max_message_size(MAX_CLIENT_MESSAGE)
+    // Clients only send pongs and closes: a small read buffer (the default is 128 KiB per
+    // client, 128 MB for 1 000 clients).
+    ws.read_buffer_size(4096)
+        .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_failed_upgrade({
             let hub = hub.clone();
