@@ -11,7 +11,6 @@
 //!
 //! `SPM_BENCH_CLIENTS` (default 1000) and `SPM_BENCH_SECS` (default 20) override the size.
 
-#[allow(dead_code)]
 mod support;
 
 use std::io::{BufRead, BufReader, Write};
@@ -256,10 +255,7 @@ async fn client(
         };
         buf.extend_from_slice(&data);
         // NATS protocol: INFO, PONG, PING, MSG <subject> <sid> <len>\r\n<payload>\r\n
-        loop {
-            let Some(eol) = memchr_find(&buf, b"\r\n") else {
-                break;
-            };
+        while let Some(eol) = memchr_find(&buf, b"\r\n") {
             let line = &buf[..eol];
             if line.starts_with(b"MSG ") {
                 let len: usize = std::str::from_utf8(line)
@@ -295,17 +291,27 @@ async fn client(
 
 /// Opens `clients` reading clients and one that never reads, publishes `payloads` at 4 Hz
 /// through `publish`, and gathers what every reading client received.
+/// What every phase sends: the payloads, numbered from `base_ts`, to `clients` clients.
+struct Load {
+    clients: usize,
+    payloads: Vec<Vec<u8>>,
+    base_ts: i64,
+}
+
 async fn run_phase(
     name: &str,
     url: &str,
     protocol: fn() -> Protocol,
-    clients: usize,
-    payloads: &[Vec<u8>],
-    base_ts: i64,
+    load: &Load,
     mut publish: impl FnMut(&[u8]),
     on_stalled_gone: impl Fn() -> bool,
     server_pid: u32,
 ) -> (Outcome, Option<usize>, (f64, f64, f64, f64)) {
+    let Load {
+        clients,
+        ref payloads,
+        base_ts,
+    } = *load;
     let clock = Arc::new(Clock {
         t0: Instant::now(),
         sent: (0..payloads.len()).map(|_| AtomicU64::new(0)).collect(),
@@ -530,6 +536,11 @@ fn main() {
         payloads.len()
     );
 
+    let load = Load {
+        clients,
+        payloads,
+        base_ts,
+    };
     let nats = NatsServer::start_with_websocket();
     let ws_port = nats.websocket_port().expect("websocket port");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -550,9 +561,7 @@ fn main() {
             "gateway/stdin",
             &url,
             || Protocol::Gateway,
-            clients,
-            &payloads,
-            base_ts,
+            &load,
             |p| {
                 let _ = stdin.write_all(p);
                 let _ = stdin.write_all(b"\n");
@@ -591,9 +600,7 @@ fn main() {
             "gateway/nats",
             &url,
             || Protocol::Gateway,
-            clients,
-            &payloads,
-            base_ts,
+            &load,
             publish,
             evicted,
             pid,
@@ -610,9 +617,7 @@ fn main() {
             "nats-server/ws",
             &url,
             || Protocol::Nats,
-            clients,
-            &payloads,
-            base_ts,
+            &load,
             publish,
             || false,
             pid,

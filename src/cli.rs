@@ -153,6 +153,23 @@ pub fn format_ts(ts_ns: u64) -> String {
         .unwrap_or_else(|| ts_ns.to_string())
 }
 
+/// Raises the soft limit of open files to the hard limit (a server with thousands of clients
+/// needs more than the common default of 1 024). Best effort: the limit stays as it was if it
+/// cannot be raised.
+pub fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit are given a valid pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,22 +188,5 @@ mod tests {
             format_ts(1_700_000_000_123_000_000),
             "2023-11-14 22:13:20.123"
         );
-    }
-}
-
-/// Raises the soft limit of open files to the hard limit (a server with thousands of clients
-/// needs more than the common default of 1 024). Best effort: the limit stays as it was if it
-/// cannot be raised.
-pub fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit are given a valid pointer to a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
     }
 }

@@ -77,7 +77,7 @@ async fn authorize(State(state): State<Arc<AppState>>, req: Request, next: Next)
         && req.uri().path() != "/health"
     {
         let ok = presented_token(req.headers(), req.uri().query())
-            .map(|t| percent_decode(t))
+            .map(percent_decode)
             .is_some_and(|t| same_secret(t.as_bytes(), token.as_bytes()));
         if !ok {
             return (
