@@ -318,7 +318,8 @@ async fn start(
     Ok(tasks)
 }
 
-async fn wait_for_signal() {
+/// Resolves on SIGINT or SIGTERM (for async services that stop cleanly on either).
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

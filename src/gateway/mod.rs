@@ -180,25 +180,10 @@ async fn serve(
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
-        wait_for_signal().await;
+        crate::bus::wait_for_signal().await;
         tracing::info!("stopping: closing client connections");
         shutdown_hub.close_all();
     })
     .await
     .map_err(GatewayError::Serve)
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
