@@ -238,8 +238,15 @@ fn health_turns_503_when_payloads_stop_and_200_when_they_resume() {
         Stdio::piped(),
         &[],
     );
+    let (code, h) = gw.health();
+    assert!(
+        (code == 200 && h["status"] == "waiting") || (code == 503 && h["status"] == "stale"),
+        "no payload yet is not ok: {code} {h}"
+    );
     gw.feed(&[&signals[0]]);
-    let h = gw.wait_health(5, "fresh", |c, h| c == 200 && h["status"] == "ok");
+    let h = gw.wait_health(5, "fresh", |c, h| {
+        c == 200 && h["status"] == "ok" && h["payloads_received"] == 1
+    });
     assert_eq!(h["last_payload"]["event_ts_ms"], 1763737200250_i64, "{h}");
     let h = gw.wait_health(5, "stale after 1 s", |c, _| c == 503);
     assert_eq!(h["status"], "stale");

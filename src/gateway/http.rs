@@ -252,6 +252,9 @@ pub fn health_report(state: &AppState) -> (bool, serde_json::Value) {
         "stale"
     } else if nats_down {
         "degraded"
+    } else if latest.is_none() {
+        // Up, but nothing to show yet: healthy until `--stale-after` has passed since start.
+        "waiting"
     } else {
         "ok"
     };
