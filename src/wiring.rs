@@ -140,7 +140,7 @@ impl BusArchiveInput {
 
 impl ArchiveInput for BusArchiveInput {
     fn identity(&self) -> Option<String> {
-        Some(self.source.settings().stream.clone())
+        Some(self.source.identity().to_string())
     }
 
     fn next(&mut self, timeout: Duration) -> Result<Next, SourceError> {

@@ -151,3 +151,44 @@ fn a_second_lake_on_the_same_consumer_is_refused_while_the_first_runs() {
         String::from_utf8_lossy(&third.stderr)
     );
 }
+
+#[test]
+fn a_stream_deleted_and_made_anew_is_a_new_input_whose_events_are_stored_not_skipped() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    let archive = || {
+        let out = lake_on_nats(&url, &root, &["--idle-exit", "2"])
+            .stderr(Stdio::piped())
+            .output()
+            .expect("spm-lake");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    publish(&url, false);
+    let n = stream_count(&url, MARKET_DATA_STREAM);
+    assert!(n > 0);
+    archive();
+    // The bus starts over (a fresh store, or a stream deleted by an operator): its sequences
+    // restart at 1, and the same positions now hold newly published events.
+    let bus = Bus::connect(&BusConfig::new(&url)).expect("connect");
+    bus.runtime().block_on(async {
+        let js = async_nats::jetstream::new(bus.client().clone());
+        js.delete_stream(MARKET_DATA_STREAM)
+            .await
+            .expect("delete MARKET_DATA");
+    });
+    publish(&url, false);
+    assert_eq!(stream_count(&url, MARKET_DATA_STREAM), n);
+    archive();
+    let stored = cat(&root, &[]);
+    assert_eq!(
+        lines(&stored) as u64,
+        2 * n,
+        "both streams' events are in bronze, none taken for the other's"
+    );
+}

@@ -94,6 +94,9 @@ pub struct DurableSource {
     bus: Bus,
     settings: DurableSettings,
     input: String,
+    /// The stream's name and creation time: a stream deleted and made anew restarts its
+    /// sequences, and must not pass for the one it replaced.
+    identity: String,
     rx: mpsc::Receiver<Item>,
     task: tokio::task::JoinHandle<()>,
     /// (stream sequence, ack subject) of messages delivered and not acknowledged, in order.
@@ -124,7 +127,7 @@ impl DurableSource {
             stream: settings.stream.clone(),
             message,
         };
-        let (consumer, lock) = bus.runtime().block_on(async {
+        let (consumer, lock, identity) = bus.runtime().block_on(async {
             let client = bus.client();
             let js = jetstream::new(client.clone());
             let key = format!("lake.{}.{}", settings.stream, settings.durable);
@@ -142,6 +145,11 @@ impl DurableSource {
                 .get_stream(&settings.stream)
                 .await
                 .map_err(|e| stream_err(format!("cannot open the stream: {e}")))?;
+            let identity = format!(
+                "{}.{}",
+                settings.stream,
+                stream.cached_info().created.unix_timestamp_nanos()
+            );
             let config = jetstream::consumer::pull::Config {
                 durable_name: Some(settings.durable.clone()),
                 deliver_policy: if settings.from_start {
@@ -183,7 +191,7 @@ impl DurableSource {
                 .messages()
                 .await
                 .map_err(|e| stream_err(format!("consumer {}: {e}", settings.durable)))?;
-            Ok::<_, BusError>((messages, lock))
+            Ok::<_, BusError>((messages, lock, identity))
         })?;
         let task = bus.runtime().spawn(pull(consumer, tx));
         let lock = Some(lock);
@@ -191,6 +199,7 @@ impl DurableSource {
             bus: bus.clone(),
             settings,
             input,
+            identity,
             rx,
             task,
             unacked: VecDeque::new(),
@@ -202,6 +211,11 @@ impl DurableSource {
     /// Name of this input in messages.
     pub fn input(&self) -> &str {
         &self.input
+    }
+
+    /// What this stream is called in the lake's object names: its name and creation time.
+    pub fn identity(&self) -> &str {
+        &self.identity
     }
 
     pub fn settings(&self) -> &DurableSettings {

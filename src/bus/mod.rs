@@ -297,6 +297,19 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The name this process gives its NATS connections: the command's own (`spm-core`,
+/// `spm-lake`, ...), so the server's monitoring (`/connz`) tells who is connected.
+pub fn client_name() -> String {
+    std::env::args_os()
+        .next()
+        .as_deref()
+        .map(std::path::Path::new)
+        .and_then(std::path::Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "spymaster".to_string())
+}
+
 async fn connect_options(
     cfg: &BusConfig,
     watch: Option<LinkWatch>,
@@ -329,7 +342,7 @@ async fn connect_options(
     }
     let shown = redact_url(&cfg.nats_url);
     Ok(opts
-        .name("spymaster")
+        .name(client_name())
         .connection_timeout(Duration::from_secs(3))
         .event_callback(move |event| {
             let shown = shown.clone();
