@@ -27,27 +27,44 @@ sample:
 testdata:
     cargo run --release --bin spm-synth -- --scenario testdata/scenario.toml --out-dir testdata --zstd-level 17
 
-# The whole stack on this machine: a local JetStream server, the sample replayed in real time
-# onto it, the engine on the bus, the lake archiving both streams to .spm/lake, the gateway
-# serving the dashboard, and the live levels table (Ctrl-C stops everything).
-up:
+# The whole stack on this machine, supervised (no Docker): nats-server with JetStream, spm-core,
+# spm-lake (.spm/lake, or S3 when S3_ENDPOINT is set), spm-gateway (the dashboard) and a replay
+# at REPLAY_SPEED (default 1) of FILES, or of $SOURCE, or of the bundled sample. Returns once
+# every component is healthy. Ports: NATS_PORT, NATS_MONITOR_PORT, GATEWAY_PORT; folder: SPM_HOME.
+up *files:
     #!/usr/bin/env bash
     set -euo pipefail
-    scripts/install-test-deps
-    cargo build --release -q
-    store=$(mktemp -d)
-    scripts/nats-server -js -sd "$store" -a 127.0.0.1 -p 4222 >/dev/null 2>&1 & nats=$!
-    trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$store"' EXIT
-    sleep 1
-    target/release/spm-core --input nats 2>core.log &
-    mkdir -p .spm
-    target/release/spm-lake --input nats --root .spm/lake 2>lake.log &
-    target/release/spm-gateway --input nats 2>gateway.log &
-    echo "dashboard: http://127.0.0.1:${GATEWAY_PORT:-8000}/" >&2
-    target/release/spm-replay --speed 1 --output nats testdata/*.dbn.zst 2>replay.log &
-    target/release/spm-tap levels.signals --format table
+    scripts/nats-server --path >/dev/null 2>&1 || scripts/install-test-deps
+    bin=$(just _bin)
+    files=({{ if files == "" { env_var_or_default("SOURCE", "testdata/*.dbn.zst") } else { files } }})
+    SPM_NATS_SERVER=$(scripts/nats-server --path) exec "$bin/spm-stack" up "${files[@]}"
+
+# Stop everything `just up` started (by process id); the lake flushes what it holds.
+down:
+    @"$(just _bin)/spm-stack" down
+
+# Each component of the stack: pid, health and key figures (`spm-stack status` exits 1 when
+# one is unhealthy; here that is shown, not an error).
+status:
+    -@"$(just _bin)/spm-stack" status
+
+# Follow the stack's logs: all of them, or one of nats, core, lake, gateway, replay, supervisor.
+logs name="":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    logs="${SPM_HOME:-.spm}/logs"
+    if [ -n "{{ name }}" ]; then exec tail -n 40 -F "$logs/{{ name }}.log"; fi
+    exec tail -n 10 -F "$logs"/*.log
+
+# The folder of the spm-* binaries: $SPM_BIN_DIR, else a release build made now.
+_bin:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ -n "${SPM_BIN_DIR:-}" ]; then echo "$SPM_BIN_DIR"; exit 0; fi
+    cargo build --release -q >&2
+    echo "$PWD/target/release"
 
 # Regenerate the man pages (man/) and shell completions (completions/) from the commands.
 docs:
     cargo build -q
-    for b in spm-replay spm-core spm-synth spm-tap spm-lake spm-gateway; do SPM_GEN_DOCS=. target/debug/$b; done
+    for b in spm-replay spm-core spm-synth spm-tap spm-lake spm-gateway spm-stack; do SPM_GEN_DOCS=. target/debug/$b; done

@@ -12,6 +12,7 @@ pub mod hash;
 pub mod io;
 pub mod lake;
 pub mod replay;
+pub mod stack;
 pub mod synth;
 pub mod tap;
 pub mod wiring;

@@ -14,6 +14,7 @@ fn committed_man_pages_and_completions_are_current() {
         env!("CARGO_BIN_EXE_spm-tap"),
         env!("CARGO_BIN_EXE_spm-lake"),
         env!("CARGO_BIN_EXE_spm-gateway"),
+        env!("CARGO_BIN_EXE_spm-stack"),
     ] {
         let status = Command::new(bin)
             .env("SPM_GEN_DOCS", tmp.path())
@@ -39,7 +40,7 @@ fn committed_man_pages_and_completions_are_current() {
     }
     assert_eq!(
         checked,
-        6 * 4,
+        7 * 4,
         "a man page and three completions per command"
     );
 }
