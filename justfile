@@ -68,3 +68,16 @@ _bin:
 docs:
     cargo build -q
     for b in spm-replay spm-core spm-synth spm-tap spm-lake spm-gateway spm-stack; do SPM_GEN_DOCS=. target/debug/$b; done
+
+# A local three-node JetStream cluster (deploy/nats-cluster.conf; stores and logs under
+# .spm/cluster; clients on 4231-4233, CLUSTER_PORT_BASE moves them). Prints the NATS_URL to use.
+cluster-up:
+    @scripts/nats-cluster up
+
+# Stop the local cluster's nodes (by the process ids recorded at start).
+cluster-down:
+    @scripts/nats-cluster down
+
+# Each node of the local cluster and the seed-list URL.
+cluster-status:
+    @scripts/nats-cluster status

@@ -5,7 +5,7 @@ wall\t'Also a wall-clock timer when the market is quiet (live use)'"
 complete -c spm-core -l config -d 'TOML file overriding physics constants' -r -F
 complete -c spm-core -l hotzone -d 'Extra levels to watch (SPY prices, comma separated)' -r
 complete -c spm-core -l futures-symbol -d 'Futures contract to follow (default: the most traded outright contract)' -r
-complete -c spm-core -l nats-url -d 'NATS server URL (`nats://`, `tls://`; `user:pass@` or a token in the URL are honoured)' -r
+complete -c spm-core -l nats-url -d 'NATS server URL (`nats://`, `tls://`; `user:pass@` or a token in the URL are honoured), or a comma-separated list of a cluster\'s servers: the client connects to any of them and reconnects to another when one goes away' -r
 complete -c spm-core -l nats-creds -d 'NATS credentials file (JWT + NKey seed)' -r -F
 complete -c spm-core -l nats-token -d 'NATS authentication token' -r
 complete -c spm-core -l nats-user -d 'NATS user name (with `--nats-password`)' -r
@@ -23,6 +23,7 @@ complete -c spm-core -l stream-persist-mode -d 'Persistence of the market-data s
 async\t'Acknowledge before the write and group writes (R1 file streams): a hard kill of the server can lose the last acknowledged messages'"
 complete -c spm-core -l stream-allow-batched -d 'Allow the fast-ingest batch protocol on streams this command creates (needed by `spm-replay --output nats` at full speed)' -r -f -a "true\t''
 false\t''"
+complete -c spm-core -l stream-replicas -d 'Replicas of each stream this command creates (a cluster keeps each message on this many servers: 3 survives the loss of any one; at most 5). Replicated streams persist in the server\'s default mode whatever --stream-persist-mode says' -r
 complete -c spm-core -l stdout -d 'Write snaps as NDJSON to stdout instead of NATS `levels.signals`'
 complete -c spm-core -l from-start -d 'With NATS input: start from the retained history instead of new messages'
 complete -c spm-core -l print-config -d 'Print the effective configuration as TOML and exit'

@@ -23,7 +23,7 @@ _spm__gateway() {
 
     case "${cmd}" in
         spm__gateway)
-            opts="-h -V --input --bind --port --token --allow-origin --max-clients --client-queue --stall-timeout --ping-interval --stale-after --history --nats-url --nats-creds --nats-token --nats-user --nats-password --nats-ca --nats-cert --nats-key --nats-connect-wait --stream-storage --stream-max-age --stream-duplicate-window --stream-max-bytes --stream-persist-mode --stream-allow-batched --help --version"
+            opts="-h -V --input --bind --port --token --allow-origin --max-clients --client-queue --stall-timeout --ping-interval --stale-after --history --nats-url --nats-creds --nats-token --nats-user --nats-password --nats-ca --nats-cert --nats-key --nats-connect-wait --stream-storage --stream-max-age --stream-duplicate-window --stream-max-bytes --stream-persist-mode --stream-allow-batched --stream-replicas --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -131,6 +131,10 @@ _spm__gateway() {
                     ;;
                 --stream-allow-batched)
                     COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --stream-replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

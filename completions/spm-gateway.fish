@@ -10,7 +10,7 @@ complete -c spm-gateway -l stall-timeout -d 'Evict a client (close 1008) that ha
 complete -c spm-gateway -l ping-interval -d 'Interval of the keep-alive pings (shorter than --stall-timeout)' -r
 complete -c spm-gateway -l stale-after -d '/health answers 503 when no payload arrived for this long' -r
 complete -c spm-gateway -l history -d 'Event time of spot and calls kept for a dashboard opened mid-session' -r
-complete -c spm-gateway -l nats-url -d 'NATS server URL (`nats://`, `tls://`; `user:pass@` or a token in the URL are honoured)' -r
+complete -c spm-gateway -l nats-url -d 'NATS server URL (`nats://`, `tls://`; `user:pass@` or a token in the URL are honoured), or a comma-separated list of a cluster\'s servers: the client connects to any of them and reconnects to another when one goes away' -r
 complete -c spm-gateway -l nats-creds -d 'NATS credentials file (JWT + NKey seed)' -r -F
 complete -c spm-gateway -l nats-token -d 'NATS authentication token' -r
 complete -c spm-gateway -l nats-user -d 'NATS user name (with `--nats-password`)' -r
@@ -28,5 +28,6 @@ complete -c spm-gateway -l stream-persist-mode -d 'Persistence of the market-dat
 async\t'Acknowledge before the write and group writes (R1 file streams): a hard kill of the server can lose the last acknowledged messages'"
 complete -c spm-gateway -l stream-allow-batched -d 'Allow the fast-ingest batch protocol on streams this command creates (needed by `spm-replay --output nats` at full speed)' -r -f -a "true\t''
 false\t''"
+complete -c spm-gateway -l stream-replicas -d 'Replicas of each stream this command creates (a cluster keeps each message on this many servers: 3 survives the loss of any one; at most 5). Replicated streams persist in the server\'s default mode whatever --stream-persist-mode says' -r
 complete -c spm-gateway -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c spm-gateway -s V -l version -d 'Print version'

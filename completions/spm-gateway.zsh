@@ -26,7 +26,7 @@ _spm-gateway() {
 '--ping-interval=[Interval of the keep-alive pings (shorter than --stall-timeout)]:SECS:_default' \
 '--stale-after=[/health answers 503 when no payload arrived for this long]:SECS:_default' \
 '--history=[Event time of spot and calls kept for a dashboard opened mid-session]:SECS:_default' \
-'--nats-url=[NATS server URL (\`nats\://\`, \`tls\://\`; \`user\:pass@\` or a token in the URL are honoured)]:NATS_URL:_default' \
+'--nats-url=[NATS server URL (\`nats\://\`, \`tls\://\`; \`user\:pass@\` or a token in the URL are honoured), or a comma-separated list of a cluster'\''s servers\: the client connects to any of them and reconnects to another when one goes away]:NATS_URL:_default' \
 '--nats-creds=[NATS credentials file (JWT + NKey seed)]:FILE:_files' \
 '--nats-token=[NATS authentication token]:NATS_TOKEN:_default' \
 '--nats-user=[NATS user name (with \`--nats-password\`)]:NATS_USER:_default' \
@@ -42,6 +42,7 @@ _spm-gateway() {
 '--stream-persist-mode=[Persistence of the market-data stream this command creates (\`async\`\: acknowledged before the write, about 1.5 times faster; a hard kill of the server can lose the last messages, which a re-run replay publishes again). Signal and feed streams always use \`default\`]:PERSIST_MODE:((default\:"Acknowledge once the message is handed to the file store (the server'\''s default)"
 async\:"Acknowledge before the write and group writes (R1 file streams)\: a hard kill of the server can lose the last acknowledged messages"))' \
 '--stream-allow-batched=[Allow the fast-ingest batch protocol on streams this command creates (needed by \`spm-replay --output nats\` at full speed)]:BOOL:(true false)' \
+'--stream-replicas=[Replicas of each stream this command creates (a cluster keeps each message on this many servers\: 3 survives the loss of any one; at most 5). Replicated streams persist in the server'\''s default mode whatever --stream-persist-mode says]:N:_default' \
 '-h[Print help (see more with '\''--help'\'')]' \
 '--help[Print help (see more with '\''--help'\'')]' \
 '-V[Print version]' \

@@ -47,7 +47,7 @@ _spm__lake() {
 
     case "${cmd}" in
         spm__lake)
-            opts="-h -V --root --s3-endpoint --s3-bucket --s3-access-key --s3-secret-key --s3-region --input --bronze-consumer --gold-consumer --from-start --idle-exit --flush-rows --flush-secs --zstd-level --row-group-rows --input-id --strict --nats-url --nats-creds --nats-token --nats-user --nats-password --nats-ca --nats-cert --nats-key --nats-connect-wait --stream-storage --stream-max-age --stream-duplicate-window --stream-max-bytes --stream-persist-mode --stream-allow-batched --help --version cat ls compact help"
+            opts="-h -V --root --s3-endpoint --s3-bucket --s3-access-key --s3-secret-key --s3-region --input --bronze-consumer --gold-consumer --from-start --idle-exit --flush-rows --flush-secs --zstd-level --row-group-rows --input-id --strict --nats-url --nats-creds --nats-token --nats-user --nats-password --nats-ca --nats-cert --nats-key --nats-connect-wait --stream-storage --stream-max-age --stream-duplicate-window --stream-max-bytes --stream-persist-mode --stream-allow-batched --stream-replicas --help --version cat ls compact help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -175,6 +175,10 @@ _spm__lake() {
                     ;;
                 --stream-allow-batched)
                     COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --stream-replicas)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

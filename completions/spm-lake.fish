@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_spm_lake_global_optspecs
-    string join \n root= s3-endpoint= s3-bucket= s3-access-key= s3-secret-key= s3-region= input= bronze-consumer= gold-consumer= from-start= idle-exit= flush-rows= flush-secs= zstd-level= row-group-rows= input-id= strict nats-url= nats-creds= nats-token= nats-user= nats-password= nats-ca= nats-cert= nats-key= nats-connect-wait= stream-storage= stream-max-age= stream-duplicate-window= stream-max-bytes= stream-persist-mode= stream-allow-batched= h/help V/version
+    string join \n root= s3-endpoint= s3-bucket= s3-access-key= s3-secret-key= s3-region= input= bronze-consumer= gold-consumer= from-start= idle-exit= flush-rows= flush-secs= zstd-level= row-group-rows= input-id= strict nats-url= nats-creds= nats-token= nats-user= nats-password= nats-ca= nats-cert= nats-key= nats-connect-wait= stream-storage= stream-max-age= stream-duplicate-window= stream-max-bytes= stream-persist-mode= stream-allow-batched= stream-replicas= h/help V/version
 end
 
 function __fish_spm_lake_needs_command
@@ -42,7 +42,7 @@ complete -c spm-lake -n "__fish_spm_lake_needs_command" -l flush-secs -d 'Flush 
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l zstd-level -d 'ZSTD level of the Parquet pages' -r
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l row-group-rows -d 'Rows per Parquet row group' -r
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l input-id -d 'Name of the piped input in object names [default: a hash of its first events]' -r
-complete -c spm-lake -n "__fish_spm_lake_needs_command" -l nats-url -d 'NATS server URL (`nats://`, `tls://`; `user:pass@` or a token in the URL are honoured)' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l nats-url -d 'NATS server URL (`nats://`, `tls://`; `user:pass@` or a token in the URL are honoured), or a comma-separated list of a cluster\'s servers: the client connects to any of them and reconnects to another when one goes away' -r
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l nats-creds -d 'NATS credentials file (JWT + NKey seed)' -r -F
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l nats-token -d 'NATS authentication token' -r
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l nats-user -d 'NATS user name (with `--nats-password`)' -r
@@ -60,6 +60,7 @@ complete -c spm-lake -n "__fish_spm_lake_needs_command" -l stream-persist-mode -
 async\t'Acknowledge before the write and group writes (R1 file streams): a hard kill of the server can lose the last acknowledged messages'"
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l stream-allow-batched -d 'Allow the fast-ingest batch protocol on streams this command creates (needed by `spm-replay --output nats` at full speed)' -r -f -a "true\t''
 false\t''"
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l stream-replicas -d 'Replicas of each stream this command creates (a cluster keeps each message on this many servers: 3 survives the loss of any one; at most 5). Replicated streams persist in the server\'s default mode whatever --stream-persist-mode says' -r
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l strict -d 'Stop at the first malformed input item (exit 1) instead of skipping it'
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -s V -l version -d 'Print version'

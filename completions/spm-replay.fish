@@ -6,7 +6,7 @@ nats\t''"
 complete -c spm-replay -l format -d 'Pipe format on stdout' -r -f -a "ndjson\t'One JSON object per line: the contract'
 bin\t'The compact binary framing of the same events (pipes only)'"
 complete -c spm-replay -l source -d 'The `source` field of every event' -r
-complete -c spm-replay -l nats-url -d 'NATS server URL (`nats://`, `tls://`; `user:pass@` or a token in the URL are honoured)' -r
+complete -c spm-replay -l nats-url -d 'NATS server URL (`nats://`, `tls://`; `user:pass@` or a token in the URL are honoured), or a comma-separated list of a cluster\'s servers: the client connects to any of them and reconnects to another when one goes away' -r
 complete -c spm-replay -l nats-creds -d 'NATS credentials file (JWT + NKey seed)' -r -F
 complete -c spm-replay -l nats-token -d 'NATS authentication token' -r
 complete -c spm-replay -l nats-user -d 'NATS user name (with `--nats-password`)' -r
@@ -24,6 +24,7 @@ complete -c spm-replay -l stream-persist-mode -d 'Persistence of the market-data
 async\t'Acknowledge before the write and group writes (R1 file streams): a hard kill of the server can lose the last acknowledged messages'"
 complete -c spm-replay -l stream-allow-batched -d 'Allow the fast-ingest batch protocol on streams this command creates (needed by `spm-replay --output nats` at full speed)' -r -f -a "true\t''
 false\t''"
+complete -c spm-replay -l stream-replicas -d 'Replicas of each stream this command creates (a cluster keeps each message on this many servers: 3 survives the loss of any one; at most 5). Replicated streams persist in the server\'s default mode whatever --stream-persist-mode says' -r
 complete -c spm-replay -l republish -d 'On NATS, publish every event again even when the stream already holds this input (by default a re-run resumes after the last event of these files the stream holds)'
 complete -c spm-replay -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c spm-replay -s V -l version -d 'Print version'

@@ -25,7 +25,7 @@ csv\:"Flattened CSV, a header row before the first row of each kind"
 table\:"The levels view of \`levels.signals\` (other events print as JSON lines)"))' \
 '-n+[Exit after this many messages]:N:_default' \
 '--count=[Exit after this many messages]:N:_default' \
-'--nats-url=[NATS server URL (\`nats\://\`, \`tls\://\`; \`user\:pass@\` or a token in the URL are honoured)]:NATS_URL:_default' \
+'--nats-url=[NATS server URL (\`nats\://\`, \`tls\://\`; \`user\:pass@\` or a token in the URL are honoured), or a comma-separated list of a cluster'\''s servers\: the client connects to any of them and reconnects to another when one goes away]:NATS_URL:_default' \
 '--nats-creds=[NATS credentials file (JWT + NKey seed)]:FILE:_files' \
 '--nats-token=[NATS authentication token]:NATS_TOKEN:_default' \
 '--nats-user=[NATS user name (with \`--nats-password\`)]:NATS_USER:_default' \
@@ -41,6 +41,7 @@ table\:"The levels view of \`levels.signals\` (other events print as JSON lines)
 '--stream-persist-mode=[Persistence of the market-data stream this command creates (\`async\`\: acknowledged before the write, about 1.5 times faster; a hard kill of the server can lose the last messages, which a re-run replay publishes again). Signal and feed streams always use \`default\`]:PERSIST_MODE:((default\:"Acknowledge once the message is handed to the file store (the server'\''s default)"
 async\:"Acknowledge before the write and group writes (R1 file streams)\: a hard kill of the server can lose the last acknowledged messages"))' \
 '--stream-allow-batched=[Allow the fast-ingest batch protocol on streams this command creates (needed by \`spm-replay --output nats\` at full speed)]:BOOL:(true false)' \
+'--stream-replicas=[Replicas of each stream this command creates (a cluster keeps each message on this many servers\: 3 survives the loss of any one; at most 5). Replicated streams persist in the server'\''s default mode whatever --stream-persist-mode says]:N:_default' \
 '--from-start[Start with the retained history of the streams instead of new messages only]' \
 '(--from-start)--stdin[Format NDJSON read from standard input instead of NATS]' \
 '-h[Print help (see more with '\''--help'\'')]' \

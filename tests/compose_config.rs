@@ -631,3 +631,33 @@ fn dockerignore_keeps_everything_the_dockerfile_copies_from_the_repository() {
         assert!(excluded(heavy), ".dockerignore must leave {heavy} out");
     }
 }
+
+#[test]
+fn the_cluster_profile_runs_three_routed_nodes_of_the_pinned_server() {
+    let Some(doc) = compose() else { return };
+    let single = service(doc, "nats")["image"].as_str().map(str::to_owned);
+    let nodes = ["nats-1", "nats-2", "nats-3"];
+    for node in nodes {
+        let svc = service(doc, node);
+        assert_eq!(
+            svc["profiles"],
+            serde_json::json!(["cluster"]),
+            "`{node}` runs only in the `cluster` profile"
+        );
+        assert_eq!(
+            svc["image"].as_str().map(str::to_owned),
+            single,
+            "`{node}` runs the same pinned image as `nats`"
+        );
+        let cmd = argv(&svc["command"], &format!("`{node}`'s command"));
+        assert_eq!(flag(&cmd, "--server_name"), Some(node));
+        assert!(cmd.iter().any(|a| a == "-js"), "`{node}` enables JetStream");
+        let routes = flag(&cmd, "--routes").unwrap_or_default();
+        for other in nodes {
+            assert!(
+                routes.contains(&format!("nats://{other}:6222")),
+                "`{node}` routes to `{other}`: {routes}"
+            );
+        }
+    }
+}

@@ -37,7 +37,9 @@ use futures::TryStreamExt;
 /// Connection settings shared by every binary (`#[command(flatten)]`); each has an env fallback.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BusConfig {
-    /// NATS server URL (`nats://`, `tls://`; `user:pass@` or a token in the URL are honoured).
+    /// NATS server URL (`nats://`, `tls://`; `user:pass@` or a token in the URL are honoured),
+    /// or a comma-separated list of a cluster's servers: the client connects to any of them and
+    /// reconnects to another when one goes away.
     #[arg(
         long = "nats-url",
         env = "NATS_URL",
@@ -188,6 +190,11 @@ pub struct StreamSettings {
     /// `spm-replay --output nats` at full speed).
     #[arg(long = "stream-allow-batched", env = "NATS_STREAM_ALLOW_BATCHED", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub allow_batched: bool,
+    /// Replicas of each stream this command creates (a cluster keeps each message on this many
+    /// servers: 3 survives the loss of any one; at most 5). Replicated streams persist in the
+    /// server's default mode whatever --stream-persist-mode says.
+    #[arg(long = "stream-replicas", env = "NATS_STREAM_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5), value_name = "N")]
+    pub replicas: u8,
 }
 
 /// Name of the stream holding `market.>`.
@@ -227,6 +234,7 @@ impl Default for StreamSettings {
             max_bytes: -1,
             persist_mode: PersistMode::Async,
             allow_batched: true,
+            replicas: 1,
         }
     }
 }
@@ -241,12 +249,15 @@ impl StreamSettings {
             max_age: Duration::from_secs(self.max_age_secs),
             duplicate_window: Duration::from_secs(self.duplicate_window_secs),
             max_bytes: self.max_bytes,
-            persist_mode: Some(if spec.bulk {
+            // Async persistence is for R1 streams only (the server refuses it on replicated
+            // ones, which already write asynchronously and rely on their replicas).
+            persist_mode: Some(if spec.bulk && self.replicas <= 1 {
                 self.persist_mode.into()
             } else {
                 jetstream::stream::PersistenceMode::Default
             }),
             allow_batch_publish: self.allow_batched,
+            num_replicas: usize::from(self.replicas),
             ..Default::default()
         }
     }
@@ -277,8 +288,29 @@ pub enum BusError {
     Lock(#[from] lock::LockError),
 }
 
-/// The URL with any password or token replaced by `***`, for messages and logs.
+/// The servers of a `--nats-url`: one URL, or a comma-separated list (the NATS convention).
+pub fn server_list(url: &str) -> Vec<&str> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// The URL (or list of URLs) with any password or token replaced by `***`, for messages and
+/// logs.
 pub fn redact_url(url: &str) -> String {
+    let list = server_list(url);
+    if list.len() > 1 {
+        return list
+            .iter()
+            .map(|u| redact_one(u))
+            .collect::<Vec<_>>()
+            .join(",");
+    }
+    redact_one(url)
+}
+
+fn redact_one(url: &str) -> String {
     let (scheme, rest) = match url.find("://") {
         Some(i) => (&url[..i + 3], &url[i + 3..]),
         None => ("", url),
@@ -337,7 +369,10 @@ async fn connect_options(
             .add_client_certificate(cert.clone(), key.clone())
             .require_tls(true);
     }
-    if cfg.nats_url.trim_start().starts_with("tls://") {
+    if server_list(&cfg.nats_url)
+        .iter()
+        .any(|u| u.starts_with("tls://"))
+    {
         opts = opts.require_tls(true);
     }
     let shown = redact_url(&cfg.nats_url);
@@ -373,8 +408,21 @@ pub async fn connect(cfg: &BusConfig) -> Result<async_nats::Client, BusError> {
     let mut delay = Duration::from_millis(100);
     loop {
         let opts = connect_options(cfg, None).await?;
-        match opts.connect(cfg.nats_url.as_str()).await {
-            Ok(client) => return Ok(client),
+        match opts.connect(server_list(&cfg.nats_url)).await {
+            Ok(client) => {
+                let info = client.server_info();
+                tracing::info!(
+                    "on NATS server {} at {}:{}{}",
+                    info.server_name,
+                    info.host,
+                    info.port,
+                    info.cluster
+                        .as_deref()
+                        .map(|c| format!(" (cluster {c})"))
+                        .unwrap_or_default()
+                );
+                return Ok(client);
+            }
             Err(err) => {
                 let now = Instant::now();
                 if now >= deadline {
@@ -406,7 +454,7 @@ pub async fn connect_in_background(
             Duration::from_millis(100 << attempts.min(5)).min(Duration::from_secs(2))
         });
     let client = opts
-        .connect(cfg.nats_url.as_str())
+        .connect(server_list(&cfg.nats_url))
         .await
         .map_err(|err| BusError::Connect {
             url: redact_url(&cfg.nats_url),
@@ -438,12 +486,13 @@ pub async fn ensure_streams(
                     || have.max_bytes != wanted.max_bytes
                     || persist(have) != persist(&wanted)
                     || have.allow_batch_publish != wanted.allow_batch_publish
+                    || have.num_replicas.max(1) != wanted.num_replicas
                 {
                     tracing::warn!(
                         stream = %spec.name,
-                        "stream exists with other settings (subjects {:?}, storage {:?}, max age {:?}, duplicate window {:?}, max bytes {}, persist mode {:?}, batched publishing {}); using it as it is",
+                        "stream exists with other settings (subjects {:?}, storage {:?}, max age {:?}, duplicate window {:?}, max bytes {}, persist mode {:?}, batched publishing {}, replicas {}); using it as it is",
                         have.subjects, have.storage, have.max_age, have.duplicate_window, have.max_bytes,
-                        persist(have), have.allow_batch_publish
+                        persist(have), have.allow_batch_publish, have.num_replicas
                     );
                 }
             }
@@ -623,6 +672,46 @@ mod tests {
         assert_eq!(redact_url("tls://tok@host"), "tls://***@host");
         assert_eq!(redact_url("nats://localhost:4222"), "nats://localhost:4222");
         assert_eq!(redact_url("host:4222"), "host:4222");
+        assert_eq!(
+            redact_url("nats://a:pw@h1:4222, nats://h2:4223,nats://b:pw@h3:4224"),
+            "nats://a:***@h1:4222,nats://h2:4223,nats://b:***@h3:4224"
+        );
+    }
+
+    #[test]
+    fn a_comma_separated_url_is_a_list_of_servers() {
+        assert_eq!(
+            server_list("nats://127.0.0.1:1, nats://127.0.0.1:2,,nats://127.0.0.1:3 "),
+            [
+                "nats://127.0.0.1:1",
+                "nats://127.0.0.1:2",
+                "nats://127.0.0.1:3"
+            ]
+        );
+        assert_eq!(
+            server_list("nats://localhost:4222"),
+            ["nats://localhost:4222"]
+        );
+        use async_nats::ToServerAddrs;
+        let addrs: Vec<_> = server_list("nats://127.0.0.1:1,tls://h:2")
+            .to_server_addrs()
+            .expect("both parse")
+            .collect();
+        assert_eq!(addrs.len(), 2);
+    }
+
+    #[test]
+    fn stream_replicas_come_from_the_flag_and_are_one_to_five() {
+        let cli = Cli::try_parse_from(["x", "--stream-replicas", "3"]).unwrap();
+        let cfg = cli.bus.streams.stream_config(&cli.bus.streams.streams[0]);
+        assert_eq!(cfg.num_replicas, 3);
+        assert_eq!(
+            cfg.persist_mode,
+            Some(jetstream::stream::PersistenceMode::Default),
+            "the server refuses async persistence on replicated streams"
+        );
+        assert!(Cli::try_parse_from(["x", "--stream-replicas", "6"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--stream-replicas", "0"]).is_err());
     }
 
     #[test]

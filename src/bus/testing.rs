@@ -1,5 +1,5 @@
-//! A throw-away `nats-server` with JetStream on a free loopback port, for end-to-end tests and
-//! benchmarks, of the one pinned version ([`NATS_SERVER_VERSION`]) that every test, benchmark
+//! A throw-away `nats-server` with JetStream on a free loopback port (or a three-node cluster of
+//! them), for end-to-end tests and benchmarks, of the one pinned version ([`NATS_SERVER_VERSION`]) that every test, benchmark
 //! and `just up` runs on. The server and its store are removed when the handle is dropped.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -273,6 +273,197 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.store);
+    }
+}
+
+/// A throw-away three-node JetStream cluster of the pinned server on loopback, each node
+/// started from the committed `deploy/nats-cluster.conf` with free ports and a store of its own;
+/// nodes can be killed and started again. Everything is removed when the handle is dropped.
+#[derive(Debug)]
+pub struct NatsCluster {
+    bin: PathBuf,
+    config: PathBuf,
+    nodes: Vec<ClusterNode>,
+    dir: PathBuf,
+}
+
+#[derive(Debug)]
+struct ClusterNode {
+    name: String,
+    port: u16,
+    monitor_port: u16,
+    cluster_port: u16,
+    child: Option<Child>,
+}
+
+impl NatsCluster {
+    /// Starts three nodes and waits until JetStream is up on every one. Panics with a clear
+    /// message when the pinned server is missing or the cluster does not form.
+    pub fn start() -> NatsCluster {
+        let bin = find_nats_server().unwrap_or_else(|e| panic!("{e}"));
+        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/nats-cluster.conf");
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir =
+            std::env::temp_dir().join(format!("spm-nats-cluster-{}-{nanos}", std::process::id()));
+        let mut ports = Vec::new();
+        // Nine ports held at once, so no two are the same.
+        let listeners: Vec<TcpListener> = (0..9)
+            .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a free port"))
+            .collect();
+        for l in &listeners {
+            ports.push(l.local_addr().expect("port").port());
+        }
+        drop(listeners);
+        let nodes = (0..3)
+            .map(|i| ClusterNode {
+                name: format!("n{}", i + 1),
+                port: ports[i * 3],
+                monitor_port: ports[i * 3 + 1],
+                cluster_port: ports[i * 3 + 2],
+                child: None,
+            })
+            .collect();
+        let mut cluster = NatsCluster {
+            bin,
+            config,
+            nodes,
+            dir,
+        };
+        for i in 0..3 {
+            cluster.start_node(i);
+        }
+        cluster.wait_ready(Duration::from_secs(30));
+        cluster
+    }
+
+    /// Starts node `i` (0..3) on its ports and store.
+    pub fn start_node(&mut self, i: usize) {
+        let routes: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("nats-route://127.0.0.1:{}", n.cluster_port))
+            .collect();
+        let node = &mut self.nodes[i];
+        let store = self.dir.join(&node.name);
+        std::fs::create_dir_all(&store).expect("cluster store");
+        let log =
+            std::fs::File::create(self.dir.join(format!("{}.log", node.name))).expect("node log");
+        let child = Command::new(&self.bin)
+            .arg("-c")
+            .arg(&self.config)
+            .env("SPM_NODE", &node.name)
+            .env("SPM_NATS_PORT", node.port.to_string())
+            .env("SPM_NATS_MONITOR_PORT", node.monitor_port.to_string())
+            .env("SPM_CLUSTER_PORT", node.cluster_port.to_string())
+            .env("SPM_NATS_STORE", &store)
+            .env("SPM_ROUTE_1", &routes[0])
+            .env("SPM_ROUTE_2", &routes[1])
+            .env("SPM_ROUTE_3", &routes[2])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
+        node.child = Some(child);
+    }
+
+    /// Waits until every running node says JetStream is healthy.
+    pub fn wait_ready(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.child.is_none() {
+                continue;
+            }
+            let url = format!("{}/healthz?js-enabled-only=true", self.monitor_url(i));
+            while !crate::stack::probe::get(&url, Duration::from_millis(500)).is_ok_and(|a| a.ok())
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "cluster node {} not healthy within {within:?}: {}",
+                    node.name,
+                    self.log(i)
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    /// Kills node `i` with SIGKILL (its store stays).
+    pub fn kill_node(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The seed list: `nats://127.0.0.1:A,nats://127.0.0.1:B,nats://127.0.0.1:C`.
+    pub fn url(&self) -> String {
+        (0..3)
+            .map(|i| self.node_url(i))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn node_url(&self, i: usize) -> String {
+        format!("nats://127.0.0.1:{}", self.nodes[i].port)
+    }
+
+    pub fn monitor_url(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.nodes[i].monitor_port)
+    }
+
+    pub fn node_name(&self, i: usize) -> &str {
+        &self.nodes[i].name
+    }
+
+    /// The index of the node whose name is `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// What node `i` holds of `stream`, from its own monitoring: (messages, last sequence, the
+    /// leader it knows of).
+    pub fn stream_on(&self, i: usize, stream: &str) -> Option<(u64, u64, Option<String>)> {
+        let url = format!("{}/jsz?streams=true", self.monitor_url(i));
+        let (_, v) = crate::stack::probe::get_json(&url, Duration::from_secs(2)).ok()?;
+        let details = v["account_details"].as_array()?;
+        details
+            .iter()
+            .flat_map(|a| a["stream_detail"].as_array().into_iter().flatten())
+            .find(|s| s["name"] == stream)
+            .map(|s| {
+                (
+                    s["state"]["messages"].as_u64().unwrap_or(0),
+                    s["state"]["last_seq"].as_u64().unwrap_or(0),
+                    s["cluster"]["leader"].as_str().map(str::to_string),
+                )
+            })
+    }
+
+    /// The node leading `stream`, as the running nodes see it.
+    pub fn leader_of(&self, stream: &str) -> Option<usize> {
+        (0..3)
+            .filter(|i| self.nodes[*i].child.is_some())
+            .find_map(|i| self.stream_on(i, stream).and_then(|(_, _, l)| l))
+            .and_then(|name| self.index_of(&name))
+    }
+
+    /// Node `i`'s log so far.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{}.log", self.nodes[i].name)))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill_node(i);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
