@@ -755,7 +755,7 @@ pub fn status(state: &StackState) -> StatusReport {
                     } else if bronze.is_none() || gold.is_none() {
                         (false, "consumers not made yet".into())
                     } else {
-                        (true, format!("archiving to {}", cfg.lake_shown()))
+                        (true, "archiving (lake: below)".into())
                     }
                 }
                 "gateway" => {
@@ -765,7 +765,9 @@ pub fn status(state: &StackState) -> StatusReport {
                             figures.insert("payloads".into(), h["payloads_received"].clone());
                             figures.insert("clients".into(), h["clients_connected"].clone());
                             let status = h["status"].as_str().unwrap_or("?").to_string();
-                            (running && code == 200, format!("/health {code} {status}"))
+                            // `degraded`: up, but its NATS link is down.
+                            let healthy = running && code == 200 && status != "degraded";
+                            (healthy, format!("/health {code} {status}"))
                         }
                         Err(e) => (false, format!("/health: {e}")),
                     }

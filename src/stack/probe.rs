@@ -39,6 +39,8 @@ pub enum ProbeError {
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub code: u16,
+    /// The status line and headers, as sent.
+    pub head: String,
     pub body: Vec<u8>,
 }
 
@@ -58,6 +60,15 @@ impl Answer {
 
 /// `GET url` (plain `http://host:port/path`), answered within `timeout`.
 pub fn get(url: &str, timeout: Duration) -> Result<Answer, ProbeError> {
+    get_with(url, &[], timeout)
+}
+
+/// `GET url` with extra request headers (`Authorization`, say).
+pub fn get_with(
+    url: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<Answer, ProbeError> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| ProbeError::Url { url: url.into() })?;
@@ -77,11 +88,14 @@ pub fn get(url: &str, timeout: Duration) -> Result<Answer, ProbeError> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(io)?;
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: spm-stack\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(io)?;
+    let mut request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: spm-stack\r\nAccept: */*\r\nConnection: close\r\n"
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).map_err(io)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(io)?;
     parse_answer(&raw).map_err(|why| ProbeError::Http {
@@ -119,7 +133,11 @@ fn parse_answer(raw: &[u8]) -> Result<Answer, &'static str> {
     } else {
         body.to_vec()
     };
-    Ok(Answer { code, body })
+    Ok(Answer {
+        code,
+        head: head.to_string(),
+        body,
+    })
 }
 
 fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, &'static str> {

@@ -1,8 +1,7 @@
 //! A running `spm-gateway` for end-to-end tests: started on a free port (`--port 0`, read back
 //! from its start-up line), its stderr kept, plain HTTP GETs and WebSocket clients against it.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -77,36 +76,14 @@ impl Gateway {
 
     /// A GET with optional extra headers: (status, headers, body).
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        let mut req = format!(
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n",
-            self.port
-        );
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        s.write_all(req.as_bytes()).expect("send");
-        let mut raw = Vec::new();
-        let _ = s.read_to_end(&mut raw);
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            dechunk(body)
-        } else {
-            body.to_string()
-        };
-        (status, head.to_string(), body)
+        let url = format!("http://127.0.0.1:{}{path}", self.port);
+        let a = spymaster::stack::probe::get_with(&url, headers, Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        (
+            a.code,
+            a.head,
+            String::from_utf8_lossy(&a.body).into_owned(),
+        )
     }
 
     /// `/health` as JSON, with its status code.
@@ -139,20 +116,6 @@ impl Gateway {
     pub fn ws_url(&self, query: &str) -> String {
         format!("ws://127.0.0.1:{}/ws/stream{query}", self.port)
     }
-}
-
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || tail.len() < n {
-            break;
-        }
-        out.push_str(&tail[..n]);
-        rest = tail[n..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 impl Drop for Gateway {
