@@ -471,7 +471,19 @@ pub async fn ensure_streams(
 ) -> Result<(), BusError> {
     for spec in &settings.streams {
         let wanted = settings.stream_config(spec);
-        match js.get_or_create_stream(wanted.clone()).await {
+        // A cluster that has just started (or lost its meta leader) answers JetStream API
+        // requests only once it has elected one: keep asking for a while.
+        let deadline = Instant::now() + STREAM_API_PATIENCE;
+        let created = loop {
+            match js.get_or_create_stream(wanted.clone()).await {
+                Err(e) if Instant::now() < deadline && is_transient(&e.to_string()) => {
+                    tracing::warn!(stream = %spec.name, "JetStream not ready ({e}); asking again");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                other => break other,
+            }
+        };
+        match created {
             Ok(mut stream) => {
                 let info = stream.info().await.map_err(|e| BusError::Stream {
                     stream: spec.name.clone(),
@@ -512,6 +524,15 @@ pub async fn ensure_streams(
         }
     }
     Ok(())
+}
+
+/// How long a command keeps asking a JetStream that is not ready (a cluster electing its leader).
+const STREAM_API_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Whether a JetStream API error says "not now" rather than "no".
+fn is_transient(error: &str) -> bool {
+    let e = error.to_ascii_lowercase();
+    e.contains("timed out") || e.contains("no responders") || e.contains("temporarily unavailable")
 }
 
 /// Names and subjects of every stream on the server.

@@ -370,14 +370,15 @@ impl NatsCluster {
         node.child = Some(child);
     }
 
-    /// Waits until every running node says JetStream is healthy.
+    /// Waits until every running node says it is healthy, JetStream current with the
+    /// cluster's meta leader included (`/healthz`): before that, stream requests time out.
     pub fn wait_ready(&self, within: Duration) {
         let deadline = Instant::now() + within;
         for (i, node) in self.nodes.iter().enumerate() {
             if node.child.is_none() {
                 continue;
             }
-            let url = format!("{}/healthz?js-enabled-only=true", self.monitor_url(i));
+            let url = format!("{}/healthz", self.monitor_url(i));
             while !crate::stack::probe::get(&url, Duration::from_millis(500)).is_ok_and(|a| a.ok())
             {
                 assert!(
