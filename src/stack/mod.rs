@@ -451,9 +451,10 @@ pub fn up(cfg: &StackConfig, wait: Duration) -> Result<String, StackError> {
             };
             let _ = write!(
                 out,
-                "\nwatch:  {tap_env}spm-tap levels.signals --format table\n\
+                "\nwatch:  {tap_env}{} levels.signals --format table\n\
                  logs:   just logs [nats|core|lake|gateway|replay]   ({})\n\
                  status: just status        stop: just down\n",
+                cfg.bin_dir.join("spm-tap").display(),
                 cfg.logs_dir().display()
             );
             // The supervisor lives on by itself.
