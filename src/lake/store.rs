@@ -7,7 +7,9 @@
 //! - **Local**: a directory, created if missing. A write is durable when [`Lake::put`] returns: a
 //!   staged file, fsync, rename and an fsync of the directory (`LocalFileSystem::with_fsync`). A
 //!   SIGKILL in the middle of a put can leave the staging file (`name#N`) behind; [`Lake::open`]
-//!   sweeps such leftovers, which some readers would otherwise trip over.
+//!   sweeps such leftovers, which some readers would otherwise trip over — only when no other
+//!   process has the lake open (every handle holds a shared `flock` on [`LOCK_FILE`], and the
+//!   sweep needs it exclusively), so a writer starting never removes a running one's put.
 //! - **S3** (AWS, MinIO, any S3-compatible server): `s3://bucket/prefix`, path-style requests, the
 //!   prefix applied by a `PrefixStore` (so listed paths are relative to the root, as locally). A
 //!   write is one PUT and is durable when the server has answered it; a killed writer leaves no
@@ -301,6 +303,8 @@ pub struct Object {
 /// An open lake root.
 pub struct Lake {
     store: Arc<dyn ObjectStore>,
+    /// A local root's [`LOCK_FILE`], held shared while the lake is open.
+    _open: Option<Arc<std::fs::File>>,
     root: String,
     /// For S3, what [`Lake::reopen`] needs to build a client of its own.
     s3: Option<S3Target>,
@@ -333,13 +337,17 @@ impl Lake {
         match cfg.location()? {
             Location::Local(dir) => {
                 std::fs::create_dir_all(&dir).map_err(|e| err(format!("cannot create it: {e}")))?;
-                sweep_staging(std::path::Path::new(&dir)).map_err(|e| err(e.to_string()))?;
+                // A read-only lake (a reader's) has no lock to take, and nothing to sweep.
+                let open = open_lock(std::path::Path::new(&dir))
+                    .inspect_err(|e| tracing::debug!("{dir}: no lock taken ({e}), no sweep"))
+                    .ok();
                 let fs = LocalFileSystem::new_with_prefix(&dir)
                     .map_err(|e| err(e.to_string()))?
                     .with_fsync(true)
                     .with_automatic_cleanup(true);
                 Ok(Lake {
                     store: Arc::new(fs),
+                    _open: open.map(Arc::new),
                     root,
                     s3: None,
                     runtime: new_runtime()?,
@@ -357,6 +365,7 @@ impl Lake {
                 let store = target.store(false).map_err(unusable)?;
                 Ok(Lake {
                     store,
+                    _open: None,
                     root,
                     s3: Some(target),
                     runtime,
@@ -392,6 +401,7 @@ impl Lake {
         };
         Ok(Lake {
             store,
+            _open: self._open.clone(),
             root: self.root.clone(),
             s3: self.s3.clone(),
             runtime: new_runtime()?,
@@ -481,6 +491,34 @@ impl Lake {
     }
 }
 
+/// The file under a local root that every open handle holds a shared lock on.
+pub const LOCK_FILE: &str = ".spm-lake.lock";
+
+/// Takes a shared lock on the root's [`LOCK_FILE`]; first, when no other process has the lake
+/// open (the lock is free to take exclusively), sweeps the staging files killed writers left.
+fn open_lock(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
+    match file.try_lock() {
+        Ok(()) => {
+            let swept = sweep_staging(dir);
+            file.unlock()?;
+            swept?;
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            tracing::debug!(
+                "the lake is open elsewhere: staging files are left for the last one to sweep"
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(e),
+    }
+    file.lock_shared()?;
+    Ok(file)
+}
+
 /// Removes `name#N` staging files left by a killed local put, anywhere under `dir`.
 fn sweep_staging(dir: &std::path::Path) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
@@ -527,6 +565,16 @@ mod tests {
         let lake = Lake::open(&cfg).unwrap();
         assert_eq!(lake.list("bronze").unwrap().len(), 2);
         assert!(!root.join("bronze/t/c.parquet#12").exists());
+        // While the lake is open, another process's put in progress is left alone.
+        std::fs::write(root.join("bronze/t/d.parquet#13"), b"being written").unwrap();
+        let other = std::fs::File::open(root.join(LOCK_FILE)).unwrap();
+        other.lock_shared().unwrap();
+        drop(lake);
+        let lake = Lake::open(&cfg).unwrap();
+        assert!(root.join("bronze/t/d.parquet#13").exists());
+        drop((lake, other));
+        drop(Lake::open(&cfg).unwrap());
+        assert!(!root.join("bronze/t/d.parquet#13").exists());
         assert!(is_staging("x.parquet#3") && !is_staging("x#.parquet") && !is_staging("x"));
     }
 
