@@ -38,7 +38,7 @@ complete -c spm-lake -n "__fish_spm_lake_needs_command" -l from-start -d 'A new 
 false\t''"
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l idle-exit -d 'Exit after this many seconds without an event (NATS input) instead of running until a signal' -r
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l flush-rows -d 'Flush a batch at this many rows' -r
-complete -c spm-lake -n "__fish_spm_lake_needs_command" -l flush-secs -d 'Flush a batch open this many seconds (wall time)' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l flush-secs -d 'Flush a batch open this many seconds (wall time). With several workers on one consumer, the messages of one that dies go to the others after twice this plus 10 s' -r
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l zstd-level -d 'ZSTD level of the Parquet pages' -r
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l row-group-rows -d 'Rows per Parquet row group' -r
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l input-id -d 'Name of the piped input in object names [default: a hash of its first events]' -r

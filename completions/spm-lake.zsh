@@ -27,7 +27,7 @@ _spm-lake() {
 '--from-start=[A new consumer starts at the stream'\''s first message (false\: at new messages only). An existing consumer always resumes where it was acknowledged]:BOOL:(true false)' \
 '--idle-exit=[Exit after this many seconds without an event (NATS input) instead of running until a signal]:SECS:_default' \
 '--flush-rows=[Flush a batch at this many rows]:FLUSH_ROWS:_default' \
-'--flush-secs=[Flush a batch open this many seconds (wall time)]:FLUSH_SECS:_default' \
+'--flush-secs=[Flush a batch open this many seconds (wall time). With several workers on one consumer, the messages of one that dies go to the others after twice this plus 10 s]:FLUSH_SECS:_default' \
 '--zstd-level=[ZSTD level of the Parquet pages]:ZSTD_LEVEL:_default' \
 '--row-group-rows=[Rows per Parquet row group]:ROW_GROUP_ROWS:_default' \
 '--input-id=[Name of the piped input in object names \[default\: a hash of its first events\]]:INPUT_ID:_default' \

@@ -143,11 +143,15 @@ impl ArchiveInput for BusArchiveInput {
         Some(self.source.identity().to_string())
     }
 
+    fn worker(&self) -> Option<String> {
+        Some(self.source.worker().to_string())
+    }
+
     fn next(&mut self, timeout: Duration) -> Result<Next, SourceError> {
         match self.source.poll(timeout)? {
             Polled::Idle => Ok(Next::Idle),
             Polled::Message(m) => match Event::from_json(&m.payload, Some(&m.subject)) {
-                Ok(e) => Ok(Next::Event(e, m.stream_seq)),
+                Ok(e) => Ok(Next::Event(e, m.stream_seq, m.delivered > 1)),
                 Err(err) => Ok(Next::Bad(
                     Some(m.stream_seq),
                     SourceError::Bad {

@@ -1,7 +1,7 @@
 //! End-to-end tests of `spm-lake --input nats` against a real `nats-server`: the bundled sample
 //! published, the engine on the bus, the lake on durable consumers, read back by DuckDB,
-//! pyarrow and polars; and the lake killed with SIGKILL again and again while a replay
-//! publishes over a million events.
+//! pyarrow and polars; the lake killed with SIGKILL again and again while a replay publishes
+//! over a million events; and two lakes sharing one consumer, one of them killed.
 
 mod common;
 
@@ -106,50 +106,78 @@ fn a_lake_killed_again_and_again_while_a_replay_publishes_stores_each_event_exac
 }
 
 #[test]
-fn a_second_lake_on_the_same_consumer_is_refused_while_the_first_runs() {
+fn two_lakes_on_one_consumer_share_the_work_and_one_killed_mid_session_loses_and_doubles_nothing() {
     let server = NatsServer::start();
     let url = server.url();
     let dir = tempfile::tempdir().unwrap();
-    let mut first = lake_on_nats(&url, &dir.path().join("a"), &[])
-        .stderr(Stdio::null())
+    let root = LakeRoot::Local(dir.path().join("lake"));
+    let ndjson = replay("ndjson");
+    let total = 2 * lines(&ndjson) as u64;
+    let worker = |name: &str, extra: &[&str]| {
+        let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap();
+        lake_crash::lake_on_nats(
+            &root,
+            &url,
+            &[&["--flush-rows", "20000", "--flush-secs", "1"], extra].concat(),
+        )
+        .stderr(log)
         .spawn()
-        .expect("spm-lake");
-    // The first holds both consumers once it has created them.
-    wait_for("the first lake's consumer", Duration::from_secs(20), || {
-        let bus = Bus::connect(&BusConfig::new(&url)).expect("connect");
-        bus.runtime().block_on(async {
-            let js = async_nats::jetstream::new(bus.client().clone());
-            match js.get_stream(MARKET_DATA_STREAM).await {
-                Ok(s) => s
-                    .consumer_info("spm-lake-bronze")
-                    .await
-                    .is_ok_and(|i| i.num_waiting > 0),
-                Err(_) => false,
-            }
+        .expect("spm-lake")
+    };
+    // Both workers read the one consumer while the sample is published twice.
+    let mut doomed = worker("a", &[]);
+    let mut survivor = worker("b", &["--idle-exit", "20"]);
+    let publisher = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            publish(&url, false);
+            publish(&url, true);
         })
+    };
+    wait_for("both workers storing", Duration::from_secs(60), || {
+        let objects = root.objects();
+        let workers: std::collections::BTreeSet<&str> = objects
+            .iter()
+            .filter_map(|o| o.strip_suffix(".parquet")?.rsplit_once('.').map(|(_, w)| w))
+            .collect();
+        workers.len() >= 2
     });
-    let second = lake_on_nats(&url, &dir.path().join("b"), &["--idle-exit", "1"])
-        .stderr(Stdio::piped())
-        .output()
-        .expect("spm-lake");
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    let mut rand = common::lake::kill_schedule();
+    std::thread::sleep(Duration::from_millis(rand() % 1500));
     assert!(
-        stderr.contains("another reader holds consumer spm-lake-bronze")
-            && stderr.contains(&format!("pid {}", first.id())),
-        "{stderr}"
+        doomed.try_wait().unwrap().is_none(),
+        "worker a exited early"
     );
-    terminate(&mut first);
-    // Once the first is gone, the consumer is free again.
-    let third = lake_on_nats(&url, &dir.path().join("b"), &["--idle-exit", "1"])
-        .stderr(Stdio::piped())
-        .output()
-        .expect("spm-lake");
-    assert!(
-        third.status.success(),
-        "{}",
-        String::from_utf8_lossy(&third.stderr)
+    doomed.kill().unwrap(); // SIGKILL, mid-session
+    doomed.wait().unwrap();
+    publisher.join().unwrap();
+    assert_eq!(stream_count(&url, MARKET_DATA_STREAM), total);
+
+    // The survivor gets the dead worker's unacknowledged messages after the acknowledgement
+    // wait (2 × 1 s + 10 s), stores what is not stored yet, and goes idle.
+    let status = survivor.wait().unwrap();
+    let log = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+    assert!(status.success(), "{}", log("b.log"));
+    // The one that started second says it joined the other.
+    let logs = log("a.log") + &log("b.log");
+    assert!(logs.contains("sharing the work"), "{logs}");
+
+    // Every stream sequence once, by a reader we did not write.
+    assert_eq!(
+        root.seq_stats("bronze"),
+        format!("{total} {total} 1 {total}")
     );
+    // And the events are the published ones, twice each.
+    let back = root.cat(&[]);
+    let mut got: std::collections::BTreeMap<&[u8], u64> = Default::default();
+    for l in back.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        *got.entry(l).or_default() += 1;
+    }
+    let mut want: std::collections::BTreeMap<&[u8], u64> = Default::default();
+    for l in ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        *want.entry(l).or_default() += 2;
+    }
+    assert!(got == want, "the stored events differ from those published");
 }
 
 #[test]

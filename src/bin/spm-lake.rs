@@ -98,7 +98,8 @@ struct ArchiveArgs {
     /// Flush a batch at this many rows.
     #[arg(long, default_value_t = 500_000)]
     flush_rows: usize,
-    /// Flush a batch open this many seconds (wall time).
+    /// Flush a batch open this many seconds (wall time). With several workers on one consumer,
+    /// the messages of one that dies go to the others after twice this plus 10 s.
     #[arg(long, default_value_t = 60.0)]
     flush_secs: f64,
     /// ZSTD level of the Parquet pages.
@@ -247,8 +248,9 @@ fn run_archive(store: &StoreConfig, a: &ArchiveArgs, bus: &BusConfig) -> anyhow:
                     let (bus, opts) = (bus.clone(), opts.clone());
                     let mut settings = DurableSettings::new(stream, durable);
                     settings.from_start = a.from_start;
-                    // A message waits at most one flush age in a batch before it is acknowledged.
-                    settings.ack_wait = (flush_after * 2).max(Duration::from_secs(60));
+                    // A message waits at most one flush age in a batch before it is acknowledged;
+                    // a worker's unacknowledged messages go to another one after this wait.
+                    settings.ack_wait = flush_after * 2 + Duration::from_secs(10);
                     std::thread::spawn(move || -> anyhow::Result<_> {
                         let lake = lake.context("opening the lake")?;
                         let mut input = BusArchiveInput::open(&bus, settings)

@@ -115,8 +115,9 @@ pub fn input_identity(first: &[Event]) -> String {
 /// What an [`ArchiveInput`] yields.
 #[derive(Debug)]
 pub enum Next {
-    /// An event at its lake position.
-    Event(Event, u64),
+    /// An event at its lake position; `true` when the input delivered it before (to a worker
+    /// that died before it was acknowledged).
+    Event(Event, u64, bool),
     /// An item that is not an event, at its position (when it has one): reported and skipped.
     Bad(Option<u64>, SourceError),
     /// Nothing within the timeout (a live input): time to flush what is due.
@@ -128,6 +129,11 @@ pub enum Next {
 pub trait ArchiveInput {
     /// The name of the input in object names, when the input has one of its own (a stream).
     fn identity(&self) -> Option<String>;
+    /// This reader's id when other readers may share the input (their objects are then
+    /// sparse, see [`super::writer`]).
+    fn worker(&self) -> Option<String> {
+        None
+    }
     fn next(&mut self, timeout: Duration) -> Result<Next, SourceError>;
     /// Everything at or below `pos` is stored: the input may forget it (acknowledge it).
     fn stored_through(&mut self, _pos: u64, _last: bool) -> Result<(), SourceError> {
@@ -217,7 +223,7 @@ impl ArchiveInput for PipeInput {
             match self.chunk.next() {
                 Some(Ok(e)) => {
                     self.pos += 1;
-                    return Ok(Next::Event(e, self.pos - 1));
+                    return Ok(Next::Event(e, self.pos - 1, false));
                 }
                 Some(Err(e)) if e.is_recoverable() && !self.strict => {
                     return Ok(Next::Bad(None, e));
@@ -266,9 +272,9 @@ pub fn archive(
             let mut first = Vec::new();
             while first.len() < IDENTITY_EVENTS {
                 match input.next(poll)? {
-                    Next::Event(e, pos) => {
+                    Next::Event(e, pos, again) => {
                         first.push(e.clone());
-                        head.push_back(Next::Event(e, pos));
+                        head.push_back(Next::Event(e, pos, again));
                     }
                     Next::End => {
                         ended = true;
@@ -280,7 +286,7 @@ pub fn archive(
             input_identity(&first)
         }
     };
-    let mut writer = LakeWriter::new(lake, &input_id, opts.write.clone())?;
+    let mut writer = LakeWriter::with_worker(lake, &input_id, opts.write.clone(), input.worker())?;
     let mut events: u64 = 0;
     let mut last_log = Instant::now();
     let mut last_check = Instant::now();
@@ -306,9 +312,9 @@ pub fn archive(
         };
         let mut idle = false;
         match next {
-            Next::Event(event, pos) => {
+            Next::Event(event, pos, redelivered) => {
                 events += 1;
-                if let Pushed::Rejected(reason) = writer.push(&event, pos)? {
+                if let Pushed::Rejected(reason) = writer.push(&event, pos, redelivered)? {
                     tracing::warn!(
                         "event {pos} ({} at {}): {reason}; skipped",
                         event.kind().type_name(),

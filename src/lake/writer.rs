@@ -9,11 +9,21 @@
 //! re-piped event that one of them covers is skipped, and nothing is stored twice or lost,
 //! whatever the wall-clock flushes did before a crash.
 //!
+//! **Shared inputs.** Several workers reading one durable consumer each get some of the
+//! messages, so a batch holds only *some* positions of its range. Their objects are
+//! `part-{input}-{first}-{last}.{worker}.parquet` (`worker` unique per process, so no two
+//! workers ever write the same name) and are *sparse*: whether one holds a position is read
+//! from its `lake_seq` column, on demand and once per object. A message delivered for the first
+//! time can only be held by what was stored before this worker started (a new consumer over an
+//! old lake); a redelivered one (its worker died before acknowledging) may be held by any
+//! object, so the writer lists its partition again before deciding.
+//!
 //! Memory stays bounded: rows are gathered in typed column builders, encoded into the batch's
 //! Parquet writer every [`CHUNK_ROWS`] rows (sorted by event time), and an open batch is
 //! flushed as soon as its partition's next hour begins.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_array::{Array, RecordBatch, TimestampNanosecondArray, UInt64Array};
@@ -109,18 +119,52 @@ impl Partition {
     }
 }
 
-/// The parts of an object name written by [`object_name`].
+/// The parts of an object name written by [`object_name`] or [`worker_object_name`]:
+/// input, first and last position.
 pub fn parse_object_name(file: &str) -> Option<(&str, u64, u64)> {
+    parse_object_name_full(file).map(|(input, first, last, _)| (input, first, last))
+}
+
+/// The parts of an object name, with the worker of a sparse object.
+pub fn parse_object_name_full(file: &str) -> Option<(&str, u64, u64, Option<&str>)> {
     let stem = file.strip_prefix("part-")?.strip_suffix(".parquet")?;
     let mut parts = stem.rsplitn(3, '-');
-    let last = parts.next()?.parse().ok()?;
+    let tail = parts.next()?;
+    let (last, worker) = match tail.split_once('.') {
+        Some((last, worker)) if is_worker_id(worker) => (last, Some(worker)),
+        Some(_) => return None,
+        None => (tail, None),
+    };
+    let last = last.parse().ok()?;
     let first = parts.next()?.parse().ok()?;
     let input = parts.next()?;
-    Some((input, first, last))
+    Some((input, first, last, worker))
+}
+
+/// A worker id: letters and digits only (it ends an object's name).
+pub fn is_worker_id(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 pub fn object_name(input: &str, first: u64, last: u64) -> String {
     format!("part-{input}-{first:020}-{last:020}.parquet")
+}
+
+/// The name of a sparse object, written by one of several workers sharing an input.
+pub fn worker_object_name(input: &str, first: u64, last: u64, worker: &str) -> String {
+    format!("part-{input}-{first:020}-{last:020}.{worker}.parquet")
+}
+
+/// An object of this input already in the lake.
+#[derive(Debug, Clone)]
+struct Stored {
+    first: u64,
+    last: u64,
+    /// A sparse object (written by one of several workers): its path, to read which positions
+    /// it holds. `None`: it holds every position of its partition in its range.
+    sparse: Option<String>,
+    /// Written by this writer: a first delivery is never in it.
+    own: bool,
 }
 
 struct Batch {
@@ -144,9 +188,16 @@ pub struct LakeWriter {
     opts: WriteOptions,
     props: WriterProperties,
     open: Vec<Batch>,
-    /// Position ranges of this input already stored, by partition directory.
-    stored: HashMap<String, Vec<(u64, u64)>>,
+    /// Set when several workers may share the input: this one's id, in its object names.
+    worker: Option<String>,
+    /// Objects of this input already stored, by partition directory.
+    stored: HashMap<String, Vec<Stored>>,
+    /// Highest position stored by others (or before this writer started).
     stored_max: Option<u64>,
+    /// Positions held by sparse objects, read from their `lake_seq` when first needed.
+    held: HashMap<String, Arc<Vec<u64>>>,
+    /// When each partition directory was last listed again (for redeliveries).
+    relisted: HashMap<String, Instant>,
     /// Highest position pushed so far.
     last_pushed: Option<u64>,
     stats: WriterStats,
@@ -156,37 +207,74 @@ impl LakeWriter {
     /// A writer for one input (`input` goes into every object name: letters, digits, `_`, `.`
     /// and `-` only). Reads the names of what is stored to learn what this input already holds.
     pub fn new(lake: Lake, input: &str, opts: WriteOptions) -> Result<LakeWriter, LakeError> {
-        let props = properties(&opts, lake.root())?.build();
-        let mut stored: HashMap<String, Vec<(u64, u64)>> = HashMap::new();
-        let mut stored_max = None;
-        for table in Table::ALL {
-            let prefix = format!("{}/{}", table.layer().dir(), table.name());
-            for object in lake.list(&prefix)? {
-                let Some((dir, file)) = object.path.rsplit_once('/') else {
-                    continue;
-                };
-                if let Some((name, first, last)) = parse_object_name(file)
-                    && name == input
-                {
-                    stored
-                        .entry(dir.to_string())
-                        .or_default()
-                        .push((first, last));
-                    stored_max = stored_max.max(Some(last));
-                }
-            }
+        Self::with_worker(lake, input, opts, None)
+    }
+
+    /// A writer that may share its input with other workers: `worker` (letters and digits,
+    /// unique to this process) goes into its object names, which are sparse.
+    pub fn with_worker(
+        lake: Lake,
+        input: &str,
+        opts: WriteOptions,
+        worker: Option<String>,
+    ) -> Result<LakeWriter, LakeError> {
+        if let Some(w) = worker.as_deref().filter(|w| !is_worker_id(w)) {
+            return Err(LakeError::Root {
+                root: lake.root().to_string(),
+                message: format!("worker id {w:?}: letters and digits only"),
+            });
         }
-        Ok(LakeWriter {
+        let props = properties(&opts, lake.root())?.build();
+        let mut writer = LakeWriter {
             lake,
             input: input.to_string(),
+            worker,
             opts,
             props,
             open: Vec::new(),
-            stored,
-            stored_max,
+            stored: HashMap::new(),
+            stored_max: None,
+            held: HashMap::new(),
+            relisted: HashMap::new(),
             last_pushed: None,
             stats: WriterStats::default(),
-        })
+        };
+        for table in Table::ALL {
+            let prefix = format!("{}/{}", table.layer().dir(), table.name());
+            writer.index(&prefix)?;
+        }
+        Ok(writer)
+    }
+
+    /// Lists the objects of this input under `prefix` into the index (those not in it yet).
+    fn index(&mut self, prefix: &str) -> Result<(), LakeError> {
+        for object in self.lake.list(prefix)? {
+            let Some((dir, file)) = object.path.rsplit_once('/') else {
+                continue;
+            };
+            let Some((name, first, last, worker)) = parse_object_name_full(file) else {
+                continue;
+            };
+            if name != self.input {
+                continue;
+            }
+            let sparse = worker.map(|_| object.path.clone());
+            let known = self.stored.entry(dir.to_string()).or_default();
+            if known
+                .iter()
+                .any(|s| s.first == first && s.last == last && s.sparse == sparse)
+            {
+                continue;
+            }
+            known.push(Stored {
+                first,
+                last,
+                sparse,
+                own: false,
+            });
+            self.stored_max = self.stored_max.max(Some(last));
+        }
+        Ok(())
     }
 
     pub fn stats(&self) -> &WriterStats {
@@ -226,9 +314,16 @@ impl LakeWriter {
         self.last_pushed = self.last_pushed.max(Some(pos));
     }
 
-    /// Takes one event at lake position `pos` (positions increase with each call).
-    pub fn push(&mut self, event: &Event, pos: u64) -> Result<Pushed, LakeError> {
-        self.last_pushed = Some(pos);
+    /// Takes one event at lake position `pos` (positions increase with each call, but for
+    /// redeliveries). `redelivered`: the input delivered it before (to a worker that died
+    /// before acknowledging it), so any object, however recent, may hold it.
+    pub fn push(
+        &mut self,
+        event: &Event,
+        pos: u64,
+        redelivered: bool,
+    ) -> Result<Pushed, LakeError> {
+        self.last_pushed = self.last_pushed.max(Some(pos));
         let table = Table::of(event.kind());
         let hour = event.ts_event_ns() / NS_PER_HOUR;
         let value = partition_value(event);
@@ -244,7 +339,7 @@ impl LakeWriter {
                     value: value.to_string(),
                     hour,
                 };
-                if self.is_stored(&part, pos) {
+                if self.is_stored(&part, pos, redelivered)? {
                     self.stats.already_stored += 1;
                     return Ok(Pushed::AlreadyStored);
                 }
@@ -272,9 +367,9 @@ impl LakeWriter {
                 self.open.len() - 1
             }
         };
-        if self.stored_max.is_some_and(|m| pos <= m) {
+        if redelivered || self.stored_max.is_some_and(|m| pos <= m) {
             let part = self.open[i].part.clone();
-            if self.is_stored(&part, pos) {
+            if self.is_stored(&part, pos, redelivered)? {
                 self.stats.already_stored += 1;
                 return Ok(Pushed::AlreadyStored);
             }
@@ -286,7 +381,8 @@ impl LakeWriter {
             return Ok(Pushed::Rejected(reject));
         }
         let added = batch.rows.len() - before;
-        batch.last = pos;
+        batch.first = batch.first.min(pos);
+        batch.last = batch.last.max(pos);
         batch.count += added;
         *self.stats.rows.entry(table).or_default() += added as u64;
         if batch.rows.len() >= CHUNK_ROWS {
@@ -298,13 +394,87 @@ impl LakeWriter {
         Ok(Pushed::Buffered)
     }
 
-    fn is_stored(&self, part: &Partition, pos: u64) -> bool {
-        if self.stored_max.is_none_or(|m| pos > m) {
-            return false;
+    fn is_stored(
+        &mut self,
+        part: &Partition,
+        pos: u64,
+        redelivered: bool,
+    ) -> Result<bool, LakeError> {
+        let dir = part.dir();
+        if redelivered {
+            // Another worker may have stored it since this one listed: look again (at most
+            // once a second per partition; a dead worker's objects are older than that).
+            let due = self
+                .relisted
+                .get(&dir)
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+            if due {
+                self.relisted.insert(dir.clone(), Instant::now());
+                self.index(&format!("{dir}/"))?;
+            }
+        } else if self.stored_max.is_none_or(|m| pos > m) {
+            return Ok(false);
         }
-        self.stored
-            .get(&part.dir())
-            .is_some_and(|ranges| ranges.iter().any(|&(a, b)| a <= pos && pos <= b))
+        let Some(known) = self.stored.get(&dir) else {
+            return Ok(false);
+        };
+        let mut sparse = Vec::new();
+        for s in known {
+            if s.first <= pos && pos <= s.last && (redelivered || !s.own) {
+                match &s.sparse {
+                    None => return Ok(true),
+                    Some(path) => sparse.push(path.clone()),
+                }
+            }
+        }
+        for path in sparse {
+            if self.held_by(&path)?.binary_search(&pos).is_ok() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The positions a sparse object holds (its `lake_seq` column, sorted), read once.
+    fn held_by(&mut self, path: &str) -> Result<Arc<Vec<u64>>, LakeError> {
+        if let Some(held) = self.held.get(path) {
+            return Ok(held.clone());
+        }
+        let perr = |source| LakeError::Parquet {
+            path: path.to_string(),
+            source,
+        };
+        let bytes = self.lake.get(path)?;
+        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .map_err(perr)?;
+        let Some(column) = builder
+            .parquet_schema()
+            .columns()
+            .iter()
+            .position(|c| c.name() == "lake_seq")
+        else {
+            return Err(LakeError::Corrupt {
+                path: path.to_string(),
+                message: "no lake_seq column".into(),
+            });
+        };
+        let mask = parquet::arrow::ProjectionMask::leaves(builder.parquet_schema(), [column]);
+        let reader = builder.with_projection(mask).build().map_err(perr)?;
+        let mut held = Vec::new();
+        for batch in reader {
+            let batch = batch.map_err(|e| perr(e.into()))?;
+            let Some(seqs) = batch.column(0).as_any().downcast_ref::<UInt64Array>() else {
+                return Err(LakeError::Corrupt {
+                    path: path.to_string(),
+                    message: "lake_seq is not UInt64".into(),
+                });
+            };
+            held.extend(seqs.values().iter().copied());
+        }
+        held.sort_unstable();
+        let held = Arc::new(held);
+        self.held.insert(path.to_string(), held.clone());
+        Ok(held)
     }
 
     /// Flushes the batches open longer than the flush age.
@@ -333,10 +503,11 @@ impl LakeWriter {
     fn flush_at(&mut self, i: usize) -> Result<(), LakeError> {
         let mut batch = self.open.swap_remove(i);
         let dir = batch.part.dir();
-        let path = format!(
-            "{dir}/{}",
-            object_name(&self.input, batch.first, batch.last)
-        );
+        let name = match &self.worker {
+            Some(w) => worker_object_name(&self.input, batch.first, batch.last, w),
+            None => object_name(&self.input, batch.first, batch.last),
+        };
+        let path = format!("{dir}/{name}");
         // An error here is fatal to the writer: nothing of this batch was acknowledged.
         let Some(bytes) = encode_batch(&mut batch, &self.props, &path)? else {
             return Ok(()); // every event of the batch was rejected
@@ -346,11 +517,16 @@ impl LakeWriter {
         tracing::debug!(object = %path, rows = batch.count, bytes = size, "stored");
         self.stats.objects += 1;
         self.stats.bytes += size;
-        self.stored
-            .entry(dir)
-            .or_default()
-            .push((batch.first, batch.last));
-        self.stored_max = self.stored_max.max(Some(batch.last));
+        let sparse = self.worker.is_some().then_some(path);
+        self.stored.entry(dir).or_default().push(Stored {
+            first: batch.first,
+            last: batch.last,
+            sparse,
+            own: true,
+        });
+        if self.worker.is_none() {
+            self.stored_max = self.stored_max.max(Some(batch.last));
+        }
         Ok(())
     }
 }
@@ -549,6 +725,120 @@ mod tests {
         );
         assert_eq!(parse_object_name(&name), Some(("stdin-00ff", 7, 1234)));
         assert_eq!(parse_object_name("part-x.parquet"), None);
+    }
+
+    #[test]
+    fn sparse_object_names_carry_the_worker_and_plain_names_none() {
+        let name = worker_object_name("MARKET_DATA.17", 7, 1234, "w9Xk");
+        assert_eq!(
+            name,
+            "part-MARKET_DATA.17-00000000000000000007-00000000000000001234.w9Xk.parquet"
+        );
+        assert_eq!(
+            parse_object_name_full(&name),
+            Some(("MARKET_DATA.17", 7, 1234, Some("w9Xk")))
+        );
+        assert_eq!(parse_object_name(&name), Some(("MARKET_DATA.17", 7, 1234)));
+        let plain = object_name("stdin-00ff", 1, 2);
+        assert_eq!(
+            parse_object_name_full(&plain),
+            Some(("stdin-00ff", 1, 2, None))
+        );
+        assert_eq!(parse_object_name("part-a-1-2.w-x.parquet"), None);
+    }
+
+    fn mbp(i: u64) -> Event {
+        crate::bus::testing::synthetic_mbp10(i)
+    }
+
+    fn open_lake(dir: &std::path::Path) -> Lake {
+        Lake::open_for_write(&super::super::StoreConfig::local(
+            dir.join("lake").to_string_lossy(),
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn workers_sharing_an_input_skip_redeliveries_any_of_them_stored_and_keep_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = open_lake(dir.path());
+        let opts = WriteOptions::default();
+        let worker = |w: &str| {
+            LakeWriter::with_worker(lake.reopen().unwrap(), "S.1", opts.clone(), Some(w.into()))
+                .unwrap()
+        };
+        // Two workers take alternate messages of one partition, and store them.
+        let (mut a, mut b) = (worker("a"), worker("b"));
+        // c starts before they store anything: only a fresh listing tells it what they hold.
+        let mut c = worker("c");
+        for pos in 1..=100u64 {
+            let w = if pos % 2 == 0 { &mut a } else { &mut b };
+            assert_eq!(w.push(&mbp(pos), pos, false).unwrap(), Pushed::Buffered);
+        }
+        a.finish().unwrap();
+        b.finish().unwrap();
+        // A first delivery inside the other's range is not taken for stored.
+        assert_eq!(a.durable_through(), Some(100));
+        // Worker a died before acknowledging: its messages come again to c, along with
+        // messages nobody stored.
+        let mut outcomes = Vec::new();
+        for pos in [2u64, 4, 50, 100, 101, 102] {
+            outcomes.push(c.push(&mbp(pos), pos, true).unwrap());
+        }
+        assert_eq!(
+            outcomes,
+            [
+                Pushed::AlreadyStored,
+                Pushed::AlreadyStored,
+                Pushed::AlreadyStored,
+                Pushed::AlreadyStored,
+                Pushed::Buffered,
+                Pushed::Buffered
+            ]
+        );
+        c.finish().unwrap();
+        // Each worker wrote objects of its own name; together they hold 1..=102 once.
+        let names: Vec<String> = lake
+            .list("bronze")
+            .unwrap()
+            .into_iter()
+            .map(|o| o.path)
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(names.iter().any(|n| n.ends_with(".c.parquet")));
+        let mut all = Vec::new();
+        let mut reader = worker("e");
+        for n in &names {
+            all.extend(reader.held_by(n).unwrap().iter().copied());
+        }
+        all.sort_unstable();
+        assert_eq!(all, (1..=102).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn a_new_reader_of_the_same_input_skips_what_sparse_objects_hold_and_stores_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = open_lake(dir.path());
+        let opts = WriteOptions::default();
+        let mut a = LakeWriter::with_worker(
+            lake.reopen().unwrap(),
+            "S.1",
+            opts.clone(),
+            Some("a".into()),
+        )
+        .unwrap();
+        for pos in (1..=99u64).step_by(2) {
+            a.push(&mbp(pos), pos, false).unwrap();
+        }
+        a.finish().unwrap();
+        // A new consumer over the same stream: every message is a first delivery.
+        let mut b = LakeWriter::with_worker(lake, "S.1", opts, Some("b".into())).unwrap();
+        let stored = (1..=100u64)
+            .filter(|&pos| b.push(&mbp(pos), pos, false).unwrap() == Pushed::AlreadyStored)
+            .count();
+        assert_eq!(stored, 50);
+        assert_eq!(b.stats().already_stored, 50);
+        assert_eq!(b.pending_rows(), 50);
     }
 
     #[test]
