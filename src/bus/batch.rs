@@ -59,8 +59,14 @@ const OP_PING: u8 = 4;
 
 /// Events handed from the caller's thread to the publisher at once.
 const CHUNK: usize = 256;
-/// Recoveries in a row without a committed batch before the sink gives up.
+/// Recoveries in a row without a committed batch before the sink may give up (it also keeps
+/// trying for `recover_within`): a stream can answer "no responders" for a while on a node
+/// that has not yet learnt of a new leader, and each recovery ends quickly.
 const MAX_RECOVERIES: u32 = 5;
+/// First pause before a recovery that follows another without progress (doubled each time).
+const RECOVERY_BACKOFF: Duration = Duration::from_millis(250);
+/// Longest such pause.
+const RECOVERY_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// Where a message stands in its input and who wrote it, as carried by [`POSITION_HEADER`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -277,6 +283,7 @@ impl BatchSink {
                 &client,
                 &stream,
                 Holder::this_process(&writer, &settings.input),
+                info.config.num_replicas,
             )
             .await?;
             let (last_seq, last) =
@@ -499,6 +506,8 @@ struct Lane {
     last_send: Instant,
     pinged: bool,
     recoveries: u32,
+    /// When the current run of recoveries without progress began.
+    recovering_since: Option<Instant>,
 }
 
 impl Lane {
@@ -538,6 +547,7 @@ impl Lane {
             last_send: now,
             pinged: false,
             recoveries: 0,
+            recovering_since: None,
         }
     }
 
@@ -797,6 +807,7 @@ impl Lane {
                 self.batches.pop_front();
                 self.expected_last = seq;
                 self.recoveries = 0;
+                self.recovering_since = None;
                 self.progress();
                 Ok(())
             }
@@ -843,11 +854,20 @@ impl Lane {
     /// `conflict`: the failure says another publisher may be writing.
     async fn recover(&mut self, why: String, conflict: bool) -> Result<(), String> {
         self.recoveries += 1;
-        if self.recoveries > MAX_RECOVERIES {
+        let since = *self.recovering_since.get_or_insert_with(Instant::now);
+        if self.recoveries > MAX_RECOVERIES && since.elapsed() >= self.settings.recover_within {
             return Err(format!(
-                "{why} (stream {}; gave up after {MAX_RECOVERIES} attempts without progress)",
-                self.stream
+                "{why} (stream {}; gave up after {} attempts in {:.0?} without progress)",
+                self.stream,
+                self.recoveries - 1,
+                since.elapsed()
             ));
+        }
+        if self.recoveries > 1 {
+            let pause = RECOVERY_BACKOFF
+                .saturating_mul(1 << (self.recoveries - 2).min(8))
+                .min(RECOVERY_BACKOFF_MAX);
+            tokio::time::sleep(pause).await;
         }
         if let Some(lost) = self.lock.as_ref().and_then(WriterLock::lost) {
             return Err(format!("{why}; {lost}"));

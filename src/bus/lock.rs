@@ -33,6 +33,8 @@ const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Attempts at creating or taking over the key before giving up (each lost to a race).
 const ATTEMPTS: u32 = 5;
+/// How long errors that may pass (a new bucket, a cluster electing) are retried.
+const TRANSIENT_WAIT: Duration = Duration::from_secs(15);
 
 /// Subject a writer answers on while it holds a lock.
 pub fn alive_subject(writer: &str) -> String {
@@ -111,7 +113,11 @@ impl std::fmt::Debug for WriterLock {
     }
 }
 
-async fn bucket(js: &jetstream::Context, stream: &str) -> Result<kv::Store, LockError> {
+async fn bucket(
+    js: &jetstream::Context,
+    stream: &str,
+    replicas: usize,
+) -> Result<kv::Store, LockError> {
     let err = |message: String| LockError::Bus {
         stream: stream.to_string(),
         message,
@@ -124,6 +130,7 @@ async fn bucket(js: &jetstream::Context, stream: &str) -> Result<kv::Store, Lock
                 description: "spymaster: the bulk writer of each stream".into(),
                 history: 1,
                 storage: jetstream::stream::StorageType::File,
+                num_replicas: replicas.max(1),
                 ..Default::default()
             })
             .await
@@ -137,20 +144,36 @@ async fn bucket(js: &jetstream::Context, stream: &str) -> Result<kv::Store, Lock
 
 impl WriterLock {
     /// Takes the lock of `stream` for `holder`, taking it over from a holder that is gone.
+    /// `replicas`: copies of the lock bucket, when this call creates it (those of the stream,
+    /// so that the lock survives what the stream survives).
     pub async fn acquire(
         client: &async_nats::Client,
         stream: &str,
         holder: Holder,
+        replicas: usize,
     ) -> Result<WriterLock, LockError> {
         let js = jetstream::new(client.clone());
         let err = |message: String| LockError::Bus {
             stream: stream.to_string(),
             message,
         };
-        let kv = match bucket(&js, stream).await {
-            Ok(kv) => kv,
-            // Lost a race to create it: it exists now.
-            Err(first) => js.get_key_value(WRITERS_BUCKET).await.map_err(|_| first)?,
+        // A bucket just made, or a cluster still electing, answers "no responders" or times
+        // out for a moment: such errors are retried for a while.
+        let transient_until = tokio::time::Instant::now() + TRANSIENT_WAIT;
+        let kv = loop {
+            let found = match bucket(&js, stream, replicas).await {
+                Ok(kv) => Ok(kv),
+                // Lost a race to create it: it exists now.
+                Err(first) => js.get_key_value(WRITERS_BUCKET).await.map_err(|_| first),
+            };
+            match found {
+                Ok(kv) => break kv,
+                Err(e) if tokio::time::Instant::now() < transient_until => {
+                    tracing::debug!("{e}; trying again");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(e),
+            }
         };
         let key = stream.to_string();
         let value: bytes::Bytes = serde_json::to_vec(&holder)
@@ -167,13 +190,21 @@ impl WriterLock {
                 ))
             })?;
         let mut revision = None;
-        for _ in 0..ATTEMPTS {
+        let mut races = 0;
+        while races < ATTEMPTS {
+            races += 1;
             match kv.create(&key, value.clone()).await {
                 Ok(rev) => {
                     revision = Some(rev);
                     break;
                 }
                 Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
+                Err(e) if tokio::time::Instant::now() < transient_until => {
+                    tracing::debug!("cannot create key {key} yet: {e}; trying again");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    races -= 1; // not a race lost
+                    continue;
+                }
                 Err(e) => return Err(err(format!("cannot create key {key}: {e}"))),
             }
             let Some(entry) = kv
