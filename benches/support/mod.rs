@@ -1,6 +1,8 @@
 //! Helpers shared by the benchmark programs: timing child processes and their peak memory.
 #![allow(dead_code)]
 
+pub mod bare;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
