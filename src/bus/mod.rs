@@ -535,23 +535,58 @@ fn is_transient(error: &str) -> bool {
     e.contains("timed out") || e.contains("no responders") || e.contains("temporarily unavailable")
 }
 
-/// Names and subjects of every stream on the server.
+/// Names and subjects of every stream on the server, each once.
+///
+/// The listing is paged by offset, and while a stream changes leader the server may leave it out
+/// of a page, so that paging repeats another one (seen: `MARKET_DATA, FEEDS, MARKET_DATA` on a
+/// cluster right after a leader change, which made a reader consume `MARKET_DATA` twice). Names
+/// are therefore taken once each, and the listing is made again, for up to
+/// [`LIST_COMPLETE_WITHIN`], until it holds as many streams as the account says it has.
 pub(crate) async fn list_streams(js: &jetstream::Context) -> Result<Vec<StreamSpec>, BusError> {
-    let mut out = Vec::new();
-    let mut streams = js.streams();
-    while let Some(info) = streams.try_next().await.map_err(|e| BusError::Stream {
+    let err = |e: &dyn std::fmt::Display| BusError::Stream {
         stream: "(list)".into(),
         message: e.to_string(),
-    })? {
-        out.push(StreamSpec {
-            name: info.config.name.clone(),
-            subjects: info.config.subjects.clone(),
-            // Listed streams are only routed to; whether they take batches is asked when needed.
-            bulk: false,
-        });
+    };
+    let deadline = tokio::time::Instant::now() + LIST_COMPLETE_WITHIN;
+    loop {
+        let mut out: Vec<StreamSpec> = Vec::new();
+        let mut streams = js.streams();
+        while let Some(info) = streams.try_next().await.map_err(|e| err(&e))? {
+            if out.iter().any(|s| s.name == info.config.name) {
+                continue;
+            }
+            out.push(StreamSpec {
+                name: info.config.name.clone(),
+                subjects: info.config.subjects.clone(),
+                // Listed streams are only routed to; whether they take batches is asked when needed.
+                bulk: false,
+            });
+        }
+        let expected = match js.query_account().await {
+            Ok(account) => account.streams,
+            // Not allowed to ask (a restricted account): take the listing as it is.
+            Err(_) => out.len(),
+        };
+        if out.len() >= expected {
+            return Ok(out);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                "the server lists {} of its {expected} streams ({}); going on with those",
+                out.len(),
+                out.iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            return Ok(out);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    Ok(out)
 }
+
+/// How long [`list_streams`] waits for a listing that leaves no stream out.
+const LIST_COMPLETE_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The error a sink's publisher task stopped with: joins the task once, keeps the message for
 /// every later call. Shared by the sinks, whose synchronous side only learns of a failure when
