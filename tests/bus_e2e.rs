@@ -357,38 +357,6 @@ fn spm_tap_exits_0_on_sigint_and_sigterm() {
 }
 
 #[test]
-fn a_server_restart_while_publishing_loses_nothing_and_duplicates_nothing() {
-    let mut server = NatsServer::start();
-    let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();
-    let settings = SinkSettings {
-        ack_timeout: Duration::from_millis(1000),
-        max_retries: 20,
-        ..Default::default()
-    };
-    let mut sink = bus.sink(settings).unwrap();
-    let n = 60_000u64;
-    let (started_tx, started_rx) = mpsc::channel();
-    let publisher = std::thread::spawn(move || {
-        for i in 0..n {
-            if i == 20_000 {
-                let _ = started_tx.send(());
-            }
-            sink.send(&synthetic_mbp10(i))?;
-        }
-        sink.finish()
-    });
-    started_rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("publisher started");
-    server.restart().unwrap();
-    publisher
-        .join()
-        .unwrap()
-        .expect("the sink rides out a restart");
-    assert_eq!(bus.stream_message_count(MARKET_DATA_STREAM).unwrap(), n);
-}
-
-#[test]
 fn an_existing_stream_with_other_settings_is_used_as_it_is() {
     let server = NatsServer::start();
     let bus = Bus::connect(&BusConfig::new(server.url())).unwrap();

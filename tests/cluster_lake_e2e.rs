@@ -6,35 +6,14 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::lake::{lines, replay, testdata_files};
 use common::lake_crash::{LakeRoot, lake_on_nats};
+use common::process::{Killed, wait_for};
 use spymaster::bus::testing::NatsCluster;
 use spymaster::bus::{Bus, BusConfig, MARKET_DATA_STREAM};
-
-/// Polls `done` until it holds; false after `within`.
-fn wait_for(within: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while !done() {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    true
-}
-
-/// A child process killed when dropped (a failing test leaves nothing running).
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The workers whose objects the lake holds (`part-….{worker}.parquet`).
 fn workers_seen(root: &LakeRoot) -> std::collections::BTreeSet<String> {

@@ -5,5 +5,6 @@ pub mod gateway;
 pub mod lake;
 pub mod lake_crash;
 pub mod nats;
+pub mod process;
 pub mod s3;
 pub mod samples;
