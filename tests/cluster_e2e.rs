@@ -141,21 +141,25 @@ fn a_replay_and_the_engine_ride_through_the_death_of_the_streams_leader_exactly_
             .spawn()
             .expect("spm-core"),
     );
-    let tap = Killed(
-        Command::new(env!("CARGO_BIN_EXE_spm-tap"))
-            .args([
-                "levels.signals",
-                "--from-start",
-                "--count",
-                &snaps.to_string(),
-            ])
-            .args(["--nats-url", &url])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spm-tap"),
-    );
-    let tap = tap.read_in_background();
+    // A tap printing every snap of the signals stream from its start.
+    let signals_tap = || {
+        Killed(
+            Command::new(env!("CARGO_BIN_EXE_spm-tap"))
+                .args([
+                    "levels.signals",
+                    "--from-start",
+                    "--count",
+                    &snaps.to_string(),
+                ])
+                .args(["--nats-url", &url])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spm-tap"),
+        )
+        .read_in_background()
+    };
+    let tap = signals_tap();
 
     let replay_log = scratch_file("replay.log");
     let mut replay = Killed(
@@ -287,22 +291,7 @@ fn a_replay_and_the_engine_ride_through_the_death_of_the_streams_leader_exactly_
         eprintln!("{}", signals_around_first_difference(&url, &piped));
     }
     assert_same(&live, &piped, "the tap through the leader change");
-    let after = Killed(
-        Command::new(env!("CARGO_BIN_EXE_spm-tap"))
-            .args([
-                "levels.signals",
-                "--from-start",
-                "--count",
-                &snaps.to_string(),
-            ])
-            .args(["--nats-url", &url])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spm-tap"),
-    )
-    .read_in_background()
-    .output_within(Duration::from_secs(120));
+    let after = signals_tap().output_within(Duration::from_secs(120));
     assert_same(&after, &piped, "the signals stream");
     let _ = std::fs::remove_file(&core_log);
     let _ = std::fs::remove_file(&replay_log);

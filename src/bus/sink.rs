@@ -280,6 +280,23 @@ struct Stream {
 }
 
 impl Stream {
+    /// A stream just looked up, nothing published to it yet.
+    fn new(name: String, known: bool, chain: Chain, next: Option<Expect>) -> Stream {
+        Stream {
+            name,
+            known,
+            looked_up: Instant::now(),
+            chain,
+            next,
+            probing: false,
+            frontier: None,
+            acked_tail: None,
+            acked_token: None,
+            in_flight: 0,
+            resume: None,
+        }
+    }
+
     /// What a message with `id` acknowledged as stored at `seq` leaves for the next one.
     fn tail(&self, seq: u64, id: &Arc<str>) -> Expect {
         match self.chain {
@@ -368,19 +385,12 @@ impl Publisher {
                         Chain::MessageId
                     };
                     tracing::debug!(stream = %name, replicas, last, ?chain, "publishing to stream");
-                    self.streams.push(Stream {
+                    self.streams.push(Stream::new(
                         name,
-                        known: true,
-                        looked_up: Instant::now(),
+                        true,
                         chain,
-                        next: (chain == Chain::Sequence).then_some(Expect::Sequence(last)),
-                        probing: false,
-                        frontier: None,
-                        acked_tail: None,
-                        acked_token: None,
-                        in_flight: 0,
-                        resume: None,
-                    });
+                        (chain == Chain::Sequence).then_some(Expect::Sequence(last)),
+                    ));
                     self.streams.len() - 1
                 }
             }
@@ -389,19 +399,12 @@ impl Publisher {
                     subject,
                     "no stream found for the subject ({e}); publishing one message at a time"
                 );
-                self.streams.push(Stream {
-                    name: subject.to_string(),
-                    known: false,
-                    looked_up: Instant::now(),
-                    chain: Chain::OneAtATime,
-                    next: None,
-                    probing: false,
-                    frontier: None,
-                    acked_tail: None,
-                    acked_token: None,
-                    in_flight: 0,
-                    resume: None,
-                });
+                self.streams.push(Stream::new(
+                    subject.to_string(),
+                    false,
+                    Chain::OneAtATime,
+                    None,
+                ));
                 self.streams.len() - 1
             }
         };
