@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::lake::{lines, replay, testdata_files};
-use common::nats::{assert_exactly_once_in_order, stored_positions};
+use common::nats::{assert_exactly_once_in_order, stored_messages, stored_positions};
 use common::process::{Killed, wait_for};
 use spymaster::bus::testing::NatsCluster;
 use spymaster::bus::{Bus, BusConfig, LEVEL_SIGNALS_STREAM, MARKET_DATA_STREAM};
@@ -318,40 +318,10 @@ fn assert_same(got: &[u8], piped: &[u8], what: &str) {
 /// The signals stream around its first difference from the pipe's output: sequence, message
 /// id and the snap's position in the pipe's output, for a failure message.
 fn signals_around_first_difference(url: &str, piped: &[u8]) -> String {
-    let bus = Bus::connect(&BusConfig::new(url)).expect("connect");
-    let client = bus.client().clone();
-    let stored: Vec<(u64, String, Vec<u8>)> = bus.runtime().block_on(async move {
-        use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig};
-        use futures::StreamExt;
-        let js = jetstream::new(client);
-        let s = js.get_stream(LEVEL_SIGNALS_STREAM).await.expect("stream");
-        let total = s.cached_info().state.messages;
-        let consumer = s
-            .create_consumer(OrderedConfig {
-                deliver_policy: DeliverPolicy::All,
-                ..Default::default()
-            })
-            .await
-            .expect("consumer");
-        let mut messages = consumer.messages().await.expect("messages");
-        let mut out = Vec::new();
-        while (out.len() as u64) < total {
-            let Ok(Some(Ok(msg))) =
-                tokio::time::timeout(Duration::from_secs(30), messages.next()).await
-            else {
-                break;
-            };
-            let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
-            let id = msg
-                .headers
-                .as_ref()
-                .and_then(|h| h.get("Nats-Msg-Id"))
-                .map(|v| v.as_str().to_string())
-                .unwrap_or_default();
-            out.push((seq, id, msg.payload.to_vec()));
-        }
-        out
-    });
+    let stored: Vec<(u64, String, Vec<u8>)> = stored_messages(url, LEVEL_SIGNALS_STREAM)
+        .into_iter()
+        .map(|m| (m.seq, m.header("Nats-Msg-Id"), m.payload))
+        .collect();
     let lines: Vec<&[u8]> = piped.split(|&b| b == b'\n').collect();
     let first = stored
         .iter()

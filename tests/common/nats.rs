@@ -15,8 +15,26 @@ pub struct Stored {
     pub position: Option<Position>,
 }
 
-/// Every message of `stream` with its position headers, read through an ordered consumer.
-pub fn stored_positions(url: &str, stream: &str) -> Vec<Stored> {
+/// One stored message: its stream sequence, headers and payload.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    pub seq: u64,
+    pub headers: async_nats::HeaderMap,
+    pub payload: Vec<u8>,
+}
+
+impl StoredMessage {
+    /// A header's value, or "".
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|v| v.as_str().to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// Every message of `stream` in stream order, read through an ordered consumer.
+pub fn stored_messages(url: &str, stream: &str) -> Vec<StoredMessage> {
     let bus = Bus::connect(&BusConfig::new(url)).expect("connect");
     let client = bus.client().clone();
     let stream = stream.to_string();
@@ -50,17 +68,28 @@ pub fn stored_positions(url: &str, stream: &str) -> Vec<Stored> {
                 panic!("stream ended after {} of {total} messages", out.len());
             };
             let msg = next.expect("message");
-            let seq = msg.info().expect("info").stream_sequence;
-            let headers = msg.message.headers.clone().unwrap_or_default();
-            out.push(Stored {
-                seq,
-                position: headers
-                    .get(POSITION_HEADER)
-                    .and_then(|v| Position::parse(v.as_str())),
+            out.push(StoredMessage {
+                seq: msg.info().expect("info").stream_sequence,
+                headers: msg.message.headers.clone().unwrap_or_default(),
+                payload: msg.message.payload.to_vec(),
             });
         }
         out
     })
+}
+
+/// Every message of `stream` with its position headers, in stream order.
+pub fn stored_positions(url: &str, stream: &str) -> Vec<Stored> {
+    stored_messages(url, stream)
+        .into_iter()
+        .map(|m| Stored {
+            seq: m.seq,
+            position: m
+                .headers
+                .get(POSITION_HEADER)
+                .and_then(|v| Position::parse(v.as_str())),
+        })
+        .collect()
 }
 
 /// Asserts that `stored` holds positions 0..n of one input, each exactly once and in order.
