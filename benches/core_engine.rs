@@ -140,7 +140,7 @@ fn shift(events: &mut [Event], by: u64) {
             Event::OptionTrade(o) => o.ts_event_ns += by,
             Event::StockTrade(t) => t.ts_event_ns += by,
             Event::StockQuote(q) => q.ts_event_ns += by,
-            Event::LevelSignals(_) => {}
+            Event::LevelSignals(_) | Event::FeedStatus(_) => {}
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod subject {
     pub const STOCKS_TRADES: &str = "market.stocks.trades";
     pub const STOCKS_QUOTES: &str = "market.stocks.quotes";
     pub const LEVEL_SIGNALS: &str = "levels.signals";
+    pub const FEEDS_STATUS: &str = "feeds.status";
 }
 
 /// Number of book rows carried by an MBP-10 image.
@@ -41,16 +42,18 @@ pub enum EventKind {
     StockTrade,
     StockQuote,
     LevelSignals,
+    FeedStatus,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::FuturesTrade,
         EventKind::Mbp10,
         EventKind::OptionTrade,
         EventKind::StockTrade,
         EventKind::StockQuote,
         EventKind::LevelSignals,
+        EventKind::FeedStatus,
     ];
 
     /// The `type` value on the wire.
@@ -62,6 +65,7 @@ impl EventKind {
             EventKind::StockTrade => "stock_trade",
             EventKind::StockQuote => "stock_quote",
             EventKind::LevelSignals => "level_signals",
+            EventKind::FeedStatus => "feed_status",
         }
     }
 
@@ -74,6 +78,7 @@ impl EventKind {
             EventKind::StockTrade => subject::STOCKS_TRADES,
             EventKind::StockQuote => subject::STOCKS_QUOTES,
             EventKind::LevelSignals => subject::LEVEL_SIGNALS,
+            EventKind::FeedStatus => subject::FEEDS_STATUS,
         }
     }
 
@@ -272,6 +277,58 @@ pub struct StockQuote {
     pub seq: Option<u64>,
 }
 
+/// The state a live feed reports on `feeds.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedState {
+    /// Authenticated and subscribed: data flows.
+    Connected,
+    /// The connection ended (closed by the peer, an I/O error, a heartbeat timeout).
+    Disconnected,
+    /// Waiting to connect again (after the backoff in `reason`).
+    Reconnecting,
+    /// Data between `gap_start_ns` and `gap_end_ns` is missing or was dropped.
+    Gap,
+    /// The feed stopped for good (authentication refused, connection limit, bad request).
+    Error,
+}
+
+impl FeedState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedState::Connected => "connected",
+            FeedState::Disconnected => "disconnected",
+            FeedState::Reconnecting => "reconnecting",
+            FeedState::Gap => "gap",
+            FeedState::Error => "error",
+        }
+    }
+}
+
+/// A live feed's health: published by `spm-ingest` on `feeds.status`, never read by the engine.
+///
+/// `ts_ns` is the wall-clock time of the report. A `gap` names the event-time range that is
+/// missing (`gap_start_ns`..`gap_end_ns`, the last event before and the first after when known)
+/// and `records_lost` when it can be counted (0 when a replay from `start` filled the hole).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedStatus {
+    pub ts_ns: u64,
+    pub source: String,
+    /// The connection within the source: a Databento dataset (`GLBX.MDP3`), a Massive cluster
+    /// (`stocks`, `options`), `stdin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed: Option<String>,
+    pub state: FeedState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap_start_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap_end_ns: Option<u64>,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records_lost: Option<u64>,
+}
+
 /// SPY prices at a snap.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct SpyQuote {
@@ -392,6 +449,7 @@ pub enum Event {
     StockTrade(StockTrade),
     StockQuote(StockQuote),
     LevelSignals(LevelSignals),
+    FeedStatus(FeedStatus),
 }
 
 impl Event {
@@ -403,6 +461,7 @@ impl Event {
             Event::StockTrade(_) => EventKind::StockTrade,
             Event::StockQuote(_) => EventKind::StockQuote,
             Event::LevelSignals(_) => EventKind::LevelSignals,
+            Event::FeedStatus(_) => EventKind::FeedStatus,
         }
     }
 
@@ -419,6 +478,19 @@ impl Event {
             Event::StockTrade(e) => e.ts_event_ns,
             Event::StockQuote(e) => e.ts_event_ns,
             Event::LevelSignals(e) => (e.ts.max(0) as u64).saturating_mul(1_000_000),
+            Event::FeedStatus(e) => e.ts_ns,
+        }
+    }
+
+    /// When the feed received a market event (`None` for snaps and feed reports).
+    pub fn ts_recv_ns(&self) -> Option<u64> {
+        match self {
+            Event::FuturesTrade(e) => Some(e.ts_recv_ns),
+            Event::Mbp10(e) => Some(e.ts_recv_ns),
+            Event::OptionTrade(e) => Some(e.ts_recv_ns),
+            Event::StockTrade(e) => Some(e.ts_recv_ns),
+            Event::StockQuote(e) => Some(e.ts_recv_ns),
+            Event::LevelSignals(_) | Event::FeedStatus(_) => None,
         }
     }
 
@@ -479,6 +551,7 @@ impl Event {
             EventKind::StockTrade => Event::StockTrade(serde_json::from_slice(bytes)?),
             EventKind::StockQuote => Event::StockQuote(serde_json::from_slice(bytes)?),
             EventKind::LevelSignals => Event::LevelSignals(serde_json::from_slice(bytes)?),
+            EventKind::FeedStatus => Event::FeedStatus(serde_json::from_slice(bytes)?),
         })
     }
 }

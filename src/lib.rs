@@ -9,6 +9,7 @@ pub mod dbn;
 pub mod event;
 pub mod gateway;
 pub mod hash;
+pub mod ingest;
 pub mod io;
 pub mod lake;
 pub mod replay;

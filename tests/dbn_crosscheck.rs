@@ -126,14 +126,8 @@ fn aggressor_of(side: char) -> i8 {
 }
 
 fn ts_recv_of(ev: &Event) -> u64 {
-    match ev {
-        Event::FuturesTrade(e) => e.ts_recv_ns,
-        Event::Mbp10(e) => e.ts_recv_ns,
-        Event::OptionTrade(e) => e.ts_recv_ns,
-        Event::StockTrade(e) => e.ts_recv_ns,
-        Event::StockQuote(e) => e.ts_recv_ns,
-        Event::LevelSignals(_) => panic!("a DBN file gave level signals"),
-    }
+    ev.ts_recv_ns()
+        .unwrap_or_else(|| panic!("a DBN file gave a {}", ev.kind().type_name()))
 }
 
 fn is_interval(rtype: u8) -> bool {
@@ -211,7 +205,7 @@ fn compare(ev: &Event, rec: &Value, what: &str) {
             assert_eq!(q.bid_sz, sz(q.bid_px, "bid_sz"), "{what}");
             assert_eq!(q.ask_sz, sz(q.ask_px, "ask_sz"), "{what}");
         }
-        Event::LevelSignals(_) => unreachable!(),
+        Event::LevelSignals(_) | Event::FeedStatus(_) => unreachable!(),
     }
 }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args as ClapArgs, Parser, Subcommand};
-use spymaster::bus::{BusConfig, DurableSettings, LEVEL_SIGNALS_STREAM, MARKET_DATA_STREAM};
+use spymaster::bus::{
+    BusConfig, DurableSettings, FEEDS_STREAM, LEVEL_SIGNALS_STREAM, MARKET_DATA_STREAM,
+};
 use spymaster::cli;
 use spymaster::io::pipe::{PipeSink, PipeSource};
 use spymaster::io::{EventSink, EventSource, PipeFormat, SinkError};
@@ -77,8 +79,8 @@ enum Command {
 #[derive(Debug, ClapArgs)]
 struct ArchiveArgs {
     /// Where events come from: stdin (NDJSON or the binary framing, detected), or NATS through
-    /// durable consumers (MARKET_DATA → bronze, LEVEL_SIGNALS → gold) [default: stdin when it
-    /// is a pipe or a file, else NATS].
+    /// durable consumers (MARKET_DATA → bronze, LEVEL_SIGNALS → gold, FEEDS → bronze
+    /// `feeds/status`) [default: stdin when it is a pipe or a file, else NATS].
     #[arg(long, value_enum)]
     input: Option<InputSource>,
     /// Durable consumer on MARKET_DATA (bronze).
@@ -87,6 +89,9 @@ struct ArchiveArgs {
     /// Durable consumer on LEVEL_SIGNALS (gold).
     #[arg(long, default_value = "spm-lake-gold")]
     gold_consumer: String,
+    /// Durable consumer on FEEDS (the live feeds' status reports, bronze `feeds/status`).
+    #[arg(long, default_value = "spm-lake-feeds")]
+    feeds_consumer: String,
     /// A new consumer starts at the stream's first message (false: at new messages only). An
     /// existing consumer always resumes where it was acknowledged.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
@@ -240,6 +245,7 @@ fn run_archive(store: &StoreConfig, a: &ArchiveArgs, bus: &BusConfig) -> anyhow:
             let consumers = [
                 (MARKET_DATA_STREAM, a.bronze_consumer.clone()),
                 (LEVEL_SIGNALS_STREAM, a.gold_consumer.clone()),
+                (FEEDS_STREAM, a.feeds_consumer.clone()),
             ];
             let workers: Vec<_> = consumers
                 .into_iter()
@@ -265,7 +271,7 @@ fn run_archive(store: &StoreConfig, a: &ArchiveArgs, bus: &BusConfig) -> anyhow:
                 match w.join() {
                     Ok(Ok(report)) => eprint!("{}", report.summary()),
                     Ok(Err(e)) => {
-                        // One stream failing stops the other too: nothing it holds is lost.
+                        // One stream failing stops the others too: nothing they hold is lost.
                         stop.store(true, std::sync::atomic::Ordering::SeqCst);
                         first_err.get_or_insert(e);
                     }

@@ -115,7 +115,8 @@ impl Engine {
     pub fn apply(&mut self, event: &Event) -> Option<LevelSignals> {
         let kind = event.kind();
         self.stats.count(kind);
-        if let Event::LevelSignals(_) = event {
+        // Snaps and feed health (stamped with wall-clock time) never move the engine's clock.
+        if matches!(event, Event::LevelSignals(_) | Event::FeedStatus(_)) {
             return None;
         }
         let ts = event.ts_event_ns();
@@ -139,7 +140,8 @@ impl Engine {
                     stats.unknown_symbols += 1;
                 }
             }
-            Event::LevelSignals(_) => {}
+            // Feed health is for people and the lake, not the engine.
+            Event::LevelSignals(_) | Event::FeedStatus(_) => {}
         }
         snap
     }

@@ -15,6 +15,8 @@ pub struct EngineStats {
     pub stock_quotes: u64,
     /// `level_signals` events on the input (ignored).
     pub level_signals_in: u64,
+    /// `feed_status` events on the input (ignored).
+    pub feed_status_in: u64,
     /// Events whose time is earlier than an event before them.
     pub out_of_order: u64,
     /// Futures events of contracts other than the followed one.
@@ -57,6 +59,7 @@ impl EngineStats {
             EventKind::StockTrade => self.stock_trades += 1,
             EventKind::StockQuote => self.stock_quotes += 1,
             EventKind::LevelSignals => self.level_signals_in += 1,
+            EventKind::FeedStatus => self.feed_status_in += 1,
         }
     }
 
@@ -81,5 +84,6 @@ impl EngineStats {
             + self.stock_trades
             + self.stock_quotes
             + self.level_signals_in
+            + self.feed_status_in
     }
 }

@@ -72,9 +72,10 @@ use ::dbn::decode::dbn::fsm::{DbnFsm, ProcessResult};
 use ::dbn::{Metadata, VersionUpgradePolicy};
 
 pub use map::{
-    Definitions, Market, OptionTerms, aggressor, exp_date, price, reason, unsupported_reason,
+    Definitions, Mapper, Market, OptionTerms, Outcome, aggressor, exp_date, price, reason,
+    unsupported_reason,
 };
-use map::{Mapper, Outcome, count};
+use map::count;
 
 use crate::event::Event;
 use crate::io::{EventSource, SourceError};

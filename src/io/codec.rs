@@ -51,6 +51,7 @@ fn tag_of(kind: EventKind) -> u8 {
         EventKind::StockTrade => 4,
         EventKind::StockQuote => 5,
         EventKind::LevelSignals => 6,
+        EventKind::FeedStatus => 7,
     }
 }
 
@@ -104,7 +105,7 @@ pub fn encode_frame(event: &Event, out: &mut Vec<u8>) {
             w.u32(q.ask_sz);
             w.opt_u64(q.seq);
         }
-        Event::LevelSignals(_) => event.write_json(w.0),
+        Event::LevelSignals(_) | Event::FeedStatus(_) => event.write_json(w.0),
     }
     let len = (out.len() - start - 4) as u32;
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
@@ -189,10 +190,14 @@ pub fn decode_payload(payload: &[u8]) -> Result<Event, FrameError> {
                 seq: r.opt_u64()?,
             })
         }
-        6 => {
+        6 | 7 => {
+            let kind = if tag == 6 {
+                EventKind::LevelSignals
+            } else {
+                EventKind::FeedStatus
+            };
             let json = std::mem::take(&mut r.0);
-            Event::from_json_as(EventKind::LevelSignals, json)
-                .map_err(|e| FrameError::Json(e.to_string()))?
+            Event::from_json_as(kind, json).map_err(|e| FrameError::Json(e.to_string()))?
         }
         other => return Err(FrameError::UnknownTag(other)),
     };

@@ -85,7 +85,9 @@ pub fn schema(table: Table) -> SchemaRef {
             f("ask_sz", UInt32, false),
             f("seq", UInt64, true),
         ]),
-        Table::LevelSignals => unreachable!("levels/signals is a gold table"),
+        Table::LevelSignals | Table::FeedsStatus => {
+            unreachable!("{} is not a market table", table.name())
+        }
     }
     fields.push(lake_seq_field());
     Arc::new(Schema::new(fields))
@@ -353,7 +355,9 @@ impl TableRows for MarketRows {
                 cols.push(Arc::new(self.ask_sz.finish()));
                 cols.push(Arc::new(self.seq.finish()));
             }
-            Table::LevelSignals => unreachable!("levels/signals is a gold table"),
+            Table::LevelSignals | Table::FeedsStatus => {
+                unreachable!("{} is not a market table", self.table.name())
+            }
         }
         cols.push(Arc::new(self.lake_seq.finish()));
         self.len = 0;
@@ -604,7 +608,9 @@ pub fn read(
                 });
             }
         }
-        Table::LevelSignals => unreachable!("levels/signals is a gold table"),
+        Table::LevelSignals | Table::FeedsStatus => {
+            unreachable!("{} is not a market table", table.name())
+        }
     }
     Ok(())
 }

@@ -18,6 +18,7 @@
 pub mod archive;
 pub mod bronze;
 pub mod compact;
+pub mod feeds;
 pub mod gold;
 pub mod read;
 pub mod store;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, SchemaRef, TimeUnit};
 
-use super::{LakeError, PartitionValues, Stored, TableRows, bronze, gold};
+use super::{LakeError, PartitionValues, Stored, TableRows, bronze, feeds, gold};
 use crate::event::{Event, EventKind};
 
 /// A layer of the lake.
@@ -44,16 +44,19 @@ pub enum Table {
     StocksQuotes,
     #[value(name = "levels/signals")]
     LevelSignals,
+    #[value(name = "feeds/status")]
+    FeedsStatus,
 }
 
 impl Table {
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::FuturesTrades,
         Table::FuturesMbp10,
         Table::OptionsTrades,
         Table::StocksTrades,
         Table::StocksQuotes,
         Table::LevelSignals,
+        Table::FeedsStatus,
     ];
 
     /// The market tables (what `cat` reads by default).
@@ -73,6 +76,7 @@ impl Table {
             EventKind::StockTrade => Table::StocksTrades,
             EventKind::StockQuote => Table::StocksQuotes,
             EventKind::LevelSignals => Table::LevelSignals,
+            EventKind::FeedStatus => Table::FeedsStatus,
         }
     }
 
@@ -84,6 +88,7 @@ impl Table {
             Table::StocksTrades => EventKind::StockTrade,
             Table::StocksQuotes => EventKind::StockQuote,
             Table::LevelSignals => EventKind::LevelSignals,
+            Table::FeedsStatus => EventKind::FeedStatus,
         }
     }
 
@@ -96,6 +101,7 @@ impl Table {
             Table::StocksTrades => "stocks/trades",
             Table::StocksQuotes => "stocks/quotes",
             Table::LevelSignals => "levels/signals",
+            Table::FeedsStatus => "feeds/status",
         }
     }
 
@@ -111,6 +117,7 @@ impl Table {
     pub fn partition_key(self) -> &'static str {
         match self {
             Table::OptionsTrades | Table::LevelSignals => "underlying",
+            Table::FeedsStatus => "source",
             _ => "symbol",
         }
     }
@@ -119,6 +126,7 @@ impl Table {
     pub fn time_column(self) -> &'static str {
         match self {
             Table::LevelSignals => "snap_ts",
+            Table::FeedsStatus => "ts_ns",
             _ => "ts_event_ns",
         }
     }
@@ -126,6 +134,7 @@ impl Table {
     pub fn schema(self) -> SchemaRef {
         match self {
             Table::LevelSignals => gold::schema(),
+            Table::FeedsStatus => feeds::schema(),
             _ => bronze::schema(self),
         }
     }
@@ -134,6 +143,7 @@ impl Table {
     pub fn rows(self) -> Box<dyn TableRows> {
         match self {
             Table::LevelSignals => Box::new(gold::SignalRows::default()),
+            Table::FeedsStatus => Box::new(feeds::StatusRows::default()),
             _ => bronze::rows(self),
         }
     }
@@ -148,6 +158,7 @@ impl Table {
     ) -> Result<(), LakeError> {
         match self {
             Table::LevelSignals => gold::read(batch, path, out),
+            Table::FeedsStatus => feeds::read(batch, partition, path, out),
             _ => bronze::read(self, batch, partition, path, out),
         }
     }
@@ -163,6 +174,7 @@ pub fn partition_value(event: &Event) -> &str {
         Event::StockQuote(e) => &e.symbol,
         // The engine's snaps are of one underlying, SPY (the payload's `spy` quote).
         Event::LevelSignals(_) => "SPY",
+        Event::FeedStatus(e) => &e.source,
     }
 }
 

@@ -6,8 +6,8 @@ use std::io::{self, Write};
 use serde_json::Value;
 
 use crate::event::{
-    BOOK_DEPTH, BookRow, Event, EventKind, FuturesTrade, LevelRef, LevelSignal, LevelSignals,
-    Mbp10, OptionTrade, StockQuote, StockTrade,
+    BOOK_DEPTH, BookRow, Event, EventKind, FeedState, FeedStatus, FuturesTrade, LevelRef,
+    LevelSignal, LevelSignals, Mbp10, OptionTrade, StockQuote, StockTrade,
 };
 
 /// How `spm-tap` prints each message.
@@ -56,6 +56,7 @@ impl<W: Write> Formatter<W> {
             }
             (TapFormat::Csv, _) => self.csv(event),
             (TapFormat::Table, Event::LevelSignals(s)) => self.table(s),
+            (TapFormat::Table, Event::FeedStatus(s)) => self.feed_line(s),
             (TapFormat::Table, _) => self.json_line(event),
         }
     }
@@ -90,6 +91,35 @@ impl<W: Write> Formatter<W> {
             write_csv_row(&mut self.out, cells.iter().map(String::as_str))?;
         }
         Ok(())
+    }
+
+    /// One line per feed report: time, source and connection, state, gap range, reason.
+    fn feed_line(&mut self, s: &FeedStatus) -> io::Result<()> {
+        let (on, off) = match (self.tty, s.state) {
+            (true, FeedState::Gap | FeedState::Error | FeedState::Disconnected) => {
+                ("\x1b[1;31m", "\x1b[0m")
+            }
+            (true, FeedState::Connected) => ("\x1b[1;32m", "\x1b[0m"),
+            _ => ("", ""),
+        };
+        let mut line = format!(
+            "{}  {:<11} {:<12} {on}{:<12}{off}",
+            crate::cli::format_ts(s.ts_ns),
+            s.source,
+            s.feed.as_deref().unwrap_or("-"),
+            s.state.as_str().to_uppercase(),
+        );
+        if let (Some(a), Some(b)) = (s.gap_start_ns, s.gap_end_ns) {
+            line.push_str(&format!(
+                " {} → {}",
+                crate::cli::format_ts(a),
+                crate::cli::format_ts(b)
+            ));
+        }
+        if let Some(n) = s.records_lost {
+            line.push_str(&format!(" {} lost", crate::cli::thousands(n)));
+        }
+        writeln!(self.out, "{line}  {}", s.reason)
     }
 
     fn table(&mut self, snap: &LevelSignals) -> io::Result<()> {
@@ -338,6 +368,16 @@ fn full_sample(kind: EventKind) -> Event {
             bid_sz: 0,
             ask_sz: 0,
             seq: Some(0),
+        }),
+        EventKind::FeedStatus => Event::FeedStatus(FeedStatus {
+            ts_ns: 0,
+            source: s(),
+            feed: Some(s()),
+            state: FeedState::Gap,
+            gap_start_ns: Some(0),
+            gap_end_ns: Some(0),
+            reason: s(),
+            records_lost: Some(0),
         }),
         EventKind::LevelSignals => {
             let mut level = LevelSignal::default();

@@ -1,0 +1,2 @@
+//! Massive (formerly Polygon) WebSocket: stocks and options trades and quotes → canonical
+//! events. (Being written.)
