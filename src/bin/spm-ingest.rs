@@ -64,7 +64,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    if !(args.stats_secs >= 0.0) {
+    if args.stats_secs.is_nan() || args.stats_secs < 0.0 {
         bail!("--stats-secs must be 0 or more, got {}", args.stats_secs);
     }
     let stop_flag = cli::stop_flag();
