@@ -9,8 +9,9 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use spymaster::bus::BusConfig;
 use spymaster::cli;
 use spymaster::ingest::publish::{self, PublishOptions};
-use spymaster::ingest::{self, Ingest, IngestError, QUEUE_CAPACITY};
+use spymaster::ingest::{self, Ingest, IngestError, QUEUE_CAPACITY, SOURCE_MASSIVE, massive};
 use spymaster::io::PipeFormat;
+use spymaster::io::pipe::{StdioKind, stdio_kind};
 use spymaster::wiring::{OutputTarget, Publishing, open_sink};
 
 /// Which feed to read.
@@ -48,6 +49,8 @@ struct Args {
     /// Log throughput and latency (now − ts_recv, ts_recv − ts_event) this often; 0 = never.
     #[arg(long, default_value_t = 60.0, value_name = "SECS")]
     stats_secs: f64,
+    #[command(flatten, next_help_heading = "Massive")]
+    massive: massive::MassiveArgs,
     #[command(flatten)]
     bus: BusConfig,
 }
@@ -81,13 +84,25 @@ fn run(args: Args) -> anyhow::Result<()> {
     match args.source {
         Feed::Stdin => {
             let tx = ingest.feed(&event_source("replay"), "stdin");
-            threads.push(
-                ingest::stdin::spawn(std::io::stdin(), "stdin".into(), tx)
-                    .context("starting the stdin reader")?,
-            );
+            if stdio_kind(0) == StdioKind::Terminal {
+                bail!("--source stdin reads DBN bytes: pipe a file or a stream in");
+            }
+            threads.push(ingest::stdin::spawn_stdin(tx).context("starting the stdin reader")?);
         }
-        Feed::Databento | Feed::Massive => {
-            bail!("--source {:?}: not available yet", args.source);
+        Feed::Massive => {
+            let key = args.massive.key()?;
+            let cfg = args.massive.config()?;
+            let source = event_source(SOURCE_MASSIVE);
+            let (spot_tx, spot_rx) = massive::spot_channel();
+            let stocks = ingest.feed(&source, "stocks");
+            let options = ingest.feed(&source, "options");
+            let stocks = massive::run_stocks(cfg.clone(), key.clone(), stocks, spot_tx);
+            feeds.push(ingest.spawn(rt.handle(), stocks));
+            let options = massive::run_options(cfg, key, options, spot_rx);
+            feeds.push(ingest.spawn(rt.handle(), options));
+        }
+        Feed::Databento => {
+            bail!("--source databento: not available yet");
         }
     }
     let output = args.output.unwrap_or_else(OutputTarget::auto);

@@ -447,6 +447,26 @@ impl Ingest {
         &self.stop_handle
     }
 
+    /// Runs a feed on `rt`. A feed that fails stops the others: the command exits 1 with its
+    /// error rather than carry on with part of the market missing.
+    pub fn spawn<F>(
+        &self,
+        rt: &tokio::runtime::Handle,
+        feed: F,
+    ) -> tokio::task::JoinHandle<Result<(), IngestError>>
+    where
+        F: std::future::Future<Output = Result<(), IngestError>> + Send + 'static,
+    {
+        let stop = self.stop_handle.clone();
+        rt.spawn(async move {
+            let result = feed.await;
+            if result.is_err() {
+                stop.stop();
+            }
+            result
+        })
+    }
+
     /// The receiving end and the feeds' counters, for the publisher. The queue ends once every
     /// [`FeedTx`] is dropped.
     pub fn into_parts(self) -> (mpsc::Receiver<Item>, StopHandle, FeedList) {

@@ -5,16 +5,67 @@
 //! `cat f.dbn.zst | spm-ingest --source stdin` writes exactly what `spm-replay f` writes.
 //! A pipe can wait, so nothing is ever dropped here: the reader waits for room in the queue.
 //! Corrupt or truncated input ends the feed with an error naming the byte offset; every event
-//! before it has been handed on.
+//! before it has been handed on. A stop (SIGINT) ends the input where it is: every whole
+//! record received is published, a record cut in half by the stop is not (and is logged).
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::thread::JoinHandle;
 
-use super::{FeedTx, IngestError};
+use super::{FeedTx, IngestError, Stop};
 use crate::dbn::DbnEventReader;
 use crate::event::FeedState;
 use crate::io::EventSource;
 use crate::replay::Merge;
+
+/// Starts reading this process's stdin on a thread of its own; a stop ends the input at once,
+/// even while no byte is coming.
+pub fn spawn_stdin(tx: FeedTx) -> io::Result<JoinHandle<Result<(), IngestError>>> {
+    let stop = tx.stop();
+    spawn(StdinUntilStop { stop }, "stdin".into(), tx)
+}
+
+/// Reads fd 0 with poll(2), so that a stop ends the input (as an end of file) without waiting
+/// for bytes that may never come.
+struct StdinUntilStop {
+    stop: Stop,
+}
+
+impl Read for StdinUntilStop {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.stop.is_stopped() {
+                return Ok(0);
+            }
+            let mut pfd = libc::pollfd {
+                fd: 0,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd, its count, a timeout in ms.
+            let ready = unsafe { libc::poll(&mut pfd, 1, 100) };
+            if ready < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if ready == 0 {
+                continue;
+            }
+            // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+            let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            return Ok(n as usize);
+        }
+    }
+}
 
 /// Starts reading `input` (named `name` in errors) on a thread of its own.
 pub fn spawn<R: Read + Send + 'static>(
@@ -45,9 +96,6 @@ fn read<R: Read + Send + 'static>(
     let stop = tx.stop();
     let mut merge = Merge::new(vec![reader]);
     loop {
-        if stop.is_stopped() {
-            return Ok(());
-        }
         match merge.next_event() {
             Ok(Some(event)) => tx.event_blocking(event)?,
             Ok(None) => break,
@@ -60,6 +108,10 @@ fn read<R: Read + Send + 'static>(
         }
     }
     match merge.errors().first() {
+        Some(e) if stop.is_stopped() => {
+            tracing::warn!("stopped inside a record, which is dropped: {e}");
+            Ok(())
+        }
         Some(e) => Err(IngestError::Input(format!(
             "{e} (every event before it was published)"
         ))),
