@@ -23,6 +23,7 @@ RUN apt-get update \
         --shell /usr/sbin/nologin spymaster
 COPY --from=build \
     /src/target/release/spm-replay \
+    /src/target/release/spm-ingest \
     /src/target/release/spm-core \
     /src/target/release/spm-lake \
     /src/target/release/spm-gateway \

@@ -29,14 +29,22 @@ testdata:
 
 # The whole stack on this machine, supervised (no Docker): nats-server with JetStream, spm-core,
 # spm-lake (.spm/lake, or S3 when S3_ENDPOINT is set), spm-gateway (the dashboard) and a replay
-# at REPLAY_SPEED (default 1) of FILES, or of $SOURCE, or of the bundled sample. Returns once
-# every component is healthy. Ports: NATS_PORT, NATS_MONITOR_PORT, GATEWAY_PORT; folder: SPM_HOME.
+# at REPLAY_SPEED (default 1) of FILES, or of $SOURCE, or of the bundled sample. `just up live`
+# (or SOURCE=live) reads live data with spm-ingest instead: Databento when DATABENTO_API_KEY is
+# set, else Massive (MASSIVE_API_KEY / POLYGON_API_KEY); `just up live massive` picks one.
+# Returns once every component is healthy. Ports: NATS_PORT, NATS_MONITOR_PORT, GATEWAY_PORT;
+# folder: SPM_HOME.
 up *files:
     #!/usr/bin/env bash
     set -euo pipefail
     scripts/nats-server --path >/dev/null 2>&1 || scripts/install-test-deps
-    bin=$(just _bin)
     files=({{ if files == "" { env_var_or_default("SOURCE", "testdata/*.dbn.zst") } else { files } }})
+    if [ "${files[0]}" = live ]; then
+        # Live data: `just up live [databento|massive]`; without a feed, the one whose key is set.
+        bin=$(just _bin)
+        SPM_NATS_SERVER=$(scripts/nats-server --path) exec "$bin/spm-stack" up --live "${files[1]:-auto}"
+    fi
+    bin=$(just _bin)
     SPM_NATS_SERVER=$(scripts/nats-server --path) exec "$bin/spm-stack" up "${files[@]}"
 
 # Stop everything `just up` started (by process id); the lake flushes what it holds.
@@ -48,7 +56,8 @@ down:
 status:
     -@"$(just _bin)/spm-stack" status
 
-# Follow the stack's logs: all of them, or one of nats, core, lake, gateway, replay, supervisor.
+# Follow the stack's logs: all of them, or one of nats, core, lake, gateway, replay (or ingest),
+# supervisor.
 logs name="":
     #!/usr/bin/env bash
     set -euo pipefail
@@ -67,7 +76,7 @@ _bin:
 # Regenerate the man pages (man/) and shell completions (completions/) from the commands.
 docs:
     cargo build -q
-    for b in spm-replay spm-core spm-synth spm-tap spm-lake spm-gateway spm-stack; do SPM_GEN_DOCS=. target/debug/$b; done
+    for b in spm-replay spm-ingest spm-core spm-synth spm-tap spm-lake spm-gateway spm-stack; do SPM_GEN_DOCS=. target/debug/$b; done
 
 # A local three-node JetStream cluster (deploy/nats-cluster.conf; stores and logs under
 # .spm/cluster; clients on 4231-4233, CLUSTER_PORT_BASE moves them). Prints the NATS_URL to use.

@@ -104,6 +104,11 @@ impl Stack {
             "SPM_LAKE_ROOT",
             "SOURCE",
             "NATS_URL",
+            "DATABENTO_API_KEY",
+            "DATABENTO_GATEWAY",
+            "MASSIVE_API_KEY",
+            "POLYGON_API_KEY",
+            "MASSIVE_URL",
         ] {
             cmd.env_remove(var);
         }
@@ -478,4 +483,36 @@ fn just_up_with_an_s3_lake_archives_to_the_s3_server() {
         Some(bronze),
         "pyarrow reads what spm-lake ls lists ({stats})"
     );
+}
+
+#[test]
+fn just_up_live_without_a_key_says_which_keys_it_needs_and_starts_nothing() {
+    let _one = ONE_STACK.lock().unwrap_or_else(|p| p.into_inner());
+    if !have_just() {
+        return;
+    }
+    let stack = Stack::new(&[]);
+    let out = stack.just(&["up", "live"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    for key in ["DATABENTO_API_KEY", "MASSIVE_API_KEY", "POLYGON_API_KEY"] {
+        assert!(text.contains(key), "names {key}: {text}");
+    }
+    assert!(
+        !stack.home.join("stack.json").exists(),
+        "nothing was started: {text}"
+    );
+    for port in [stack.nats_port, stack.monitor_port, stack.gateway_port] {
+        assert!(port_free(port), "port {port} bound");
+    }
+    // Naming a feed whose key is missing says exactly that key.
+    let out = stack.just(&["up", "live", "massive"]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(text.contains("MASSIVE_API_KEY"), "{text}");
+    assert!(!text.contains("DATABENTO_API_KEY"), "{text}");
 }

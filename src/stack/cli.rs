@@ -40,8 +40,12 @@ enum Command {
 #[derive(Debug, ClapArgs)]
 struct UpArgs {
     /// DBN files the source replays onto the bus.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "live", value_name = "FILE")]
     files: Vec<PathBuf>,
+    /// Live data instead of a replay: `spm-ingest` reads this feed (`auto`: Databento when
+    /// DATABENTO_API_KEY is set, else Massive when MASSIVE_API_KEY or POLYGON_API_KEY is).
+    #[arg(long, value_name = "FEED", conflicts_with = "files", value_parser = ["auto", "databento", "massive"])]
+    live: Option<String>,
     /// Replay speed: 1 = real time, 0 = as fast as possible.
     #[arg(long, env = "REPLAY_SPEED", default_value_t = 1.0)]
     speed: f64,
@@ -143,6 +147,15 @@ pub fn run(args: StackArgs) -> Result<ExitCode, StackError> {
                     .map(|f| absolute(f))
                     .collect::<Result<_, _>>()?,
                 speed: up.speed,
+                live: match up.live.as_deref() {
+                    None => None,
+                    Some("auto") => Some(
+                        super::live_feed_from_keys()
+                            .map_err(StackError::Config)?
+                            .to_string(),
+                    ),
+                    Some(feed) => Some(feed.to_string()),
+                },
             };
             let report = super::up(&cfg, Duration::from_secs(up.wait))?;
             print!("{report}");

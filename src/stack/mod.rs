@@ -77,6 +77,9 @@ pub struct StackConfig {
     /// DBN files the source replays.
     pub sources: Vec<PathBuf>,
     pub speed: f64,
+    /// A live feed (`databento`, `massive`) read by `spm-ingest` instead of a replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<String>,
 }
 
 impl StackConfig {
@@ -153,14 +156,27 @@ impl StackConfig {
                 restart: Restart::Always,
                 after: Gate::NatsHealthy,
             },
-            Component {
-                name: "replay".into(),
-                program: bin("spm-replay"),
-                args: replay_args,
-                restart: Restart::OnFailure,
-                // The engine reads new messages only: it must be listening before the source
-                // speaks, or the first minutes of the session would pass it by.
-                after: Gate::ClientListening("spm-core"),
+            match &self.live {
+                None => Component {
+                    name: "replay".into(),
+                    program: bin("spm-replay"),
+                    args: replay_args,
+                    restart: Restart::OnFailure,
+                    // The engine reads new messages only: it must be listening before the
+                    // source speaks, or the first minutes of the session would pass it by.
+                    after: Gate::ClientListening("spm-core"),
+                },
+                Some(feed) => Component {
+                    name: "ingest".into(),
+                    program: bin("spm-ingest"),
+                    args: ["--source", feed, "--output", "nats"]
+                        .map(String::from)
+                        .to_vec(),
+                    // spm-ingest reconnects by itself; it exits 1 only on what a restart
+                    // cannot fix (a refused key, a connection limit), and that is not retried.
+                    restart: Restart::OnCrash,
+                    after: Gate::ClientListening("spm-core"),
+                },
             },
         ]
     }
@@ -199,8 +215,16 @@ impl StackConfig {
                 self.nats_config.display()
             ));
         }
-        if self.sources.is_empty() {
-            problems.push("no source files to replay".into());
+        match self.live.as_deref() {
+            Some(feed) => {
+                if let Err(missing) = live_key(feed) {
+                    problems.push(missing);
+                }
+            }
+            None if self.sources.is_empty() => {
+                problems.push("no source files to replay".into());
+            }
+            None => {}
         }
         for f in &self.sources {
             if !f.is_file() {
@@ -235,6 +259,46 @@ impl StackConfig {
     }
 }
 
+/// The environment variables holding each live feed's key.
+const DATABENTO_KEY: &str = "DATABENTO_API_KEY";
+const MASSIVE_KEYS: [&str; 2] = ["MASSIVE_API_KEY", "POLYGON_API_KEY"];
+
+fn key_set(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| !v.trim().is_empty())
+}
+
+/// Checks that `feed`'s key is in the environment; the error says what to set.
+pub fn live_key(feed: &str) -> Result<(), String> {
+    match feed {
+        "databento" if key_set(DATABENTO_KEY) => Ok(()),
+        "databento" => Err(format!(
+            "live from Databento needs {DATABENTO_KEY} (CME futures, OPRA options, equities)"
+        )),
+        "massive" if MASSIVE_KEYS.iter().any(|k| key_set(k)) => Ok(()),
+        "massive" => Err(format!(
+            "live from Massive needs {} (or {}): SPY and its options over WebSocket",
+            MASSIVE_KEYS[0], MASSIVE_KEYS[1]
+        )),
+        other => Err(format!("unknown live feed `{other}` (databento, massive)")),
+    }
+}
+
+/// The live feed to use when none is named: Databento when its key is set, else Massive.
+pub fn live_feed_from_keys() -> Result<&'static str, String> {
+    if key_set(DATABENTO_KEY) {
+        Ok("databento")
+    } else if MASSIVE_KEYS.iter().any(|k| key_set(k)) {
+        Ok("massive")
+    } else {
+        Err(format!(
+            "live data needs a key, and none is set: {DATABENTO_KEY} for Databento Live (ES \
+             futures, SPY options and trades), or {} (or {}) for Massive's WebSocket (SPY and \
+             its options). Set one in the environment and run `just up live` again.",
+            MASSIVE_KEYS[0], MASSIVE_KEYS[1]
+        ))
+    }
+}
+
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -246,6 +310,9 @@ pub enum Restart {
     Always,
     /// A source that finished its files is done, not failed.
     OnFailure,
+    /// Restarted only when killed by a signal; an exit with a code is final (a live feed that
+    /// gave up on something a restart cannot fix).
+    OnCrash,
 }
 
 /// What must hold before a component first starts.
@@ -278,6 +345,8 @@ pub enum Phase {
     Restarting,
     /// Finished its work (a source at the end of its files).
     Done,
+    /// Exited with an error a restart cannot fix (a live feed refused our key): not restarted.
+    Failed,
     Stopped,
 }
 
@@ -452,9 +521,14 @@ pub fn up(cfg: &StackConfig, wait: Duration) -> Result<String, StackError> {
             let _ = write!(
                 out,
                 "\nwatch:  {tap_env}{} levels.signals --format table\n\
-                 logs:   just logs [nats|core|lake|gateway|replay]   ({})\n\
+                 logs:   just logs [nats|core|lake|gateway|{}]   ({})\n\
                  status: just status        stop: just down\n",
                 cfg.bin_dir.join("spm-tap").display(),
+                if cfg.live.is_some() {
+                    "ingest"
+                } else {
+                    "replay"
+                },
                 cfg.logs_dir().display()
             );
             // The supervisor lives on by itself.
@@ -558,7 +632,7 @@ pub fn down(home: &Path) -> Result<String, StackError> {
     let mut stopped = final_state.clone();
     stopped.running = false;
     for c in &mut stopped.components {
-        if c.phase != Phase::Done {
+        if !matches!(c.phase, Phase::Done | Phase::Failed) {
             c.phase = Phase::Stopped;
         }
     }
@@ -771,6 +845,27 @@ pub fn status(state: &StackState) -> StatusReport {
                             (healthy, format!("/health {code} {status}"))
                         }
                         Err(e) => (false, format!("/health: {e}")),
+                    }
+                }
+                "ingest" => {
+                    figures.insert(
+                        "published".into(),
+                        json!(stream(MARKET_DATA).map_or(0, |s| s.messages)),
+                    );
+                    let feed = cfg.live.as_deref().unwrap_or("?");
+                    match c.phase {
+                        Phase::Failed => (
+                            false,
+                            format!(
+                                "stopped: {} (not retried; `just logs ingest`)",
+                                c.last_exit.as_deref().unwrap_or("exited")
+                            ),
+                        ),
+                        _ if running => (
+                            true,
+                            format!("live from {feed} (feed health: spm-tap feeds.status)"),
+                        ),
+                        _ => (false, "not running".into()),
                     }
                 }
                 _ => {

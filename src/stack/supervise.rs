@@ -157,7 +157,7 @@ fn step(cfg: &StackConfig, comps: &mut [Supervised], i: usize) -> bool {
                 false
             }
         }
-        Phase::Done | Phase::Stopped => false,
+        Phase::Done | Phase::Failed | Phase::Stopped => false,
     }
 }
 
@@ -259,6 +259,16 @@ fn exited(c: &mut Supervised, exit: ExitStatus) {
         c.state.phase = Phase::Done;
         return;
     }
+    if c.spec.restart == Restart::OnCrash && exit.code().is_some() {
+        log_line(&format!(
+            "{} exited ({}) after {:.1} s: a fatal error, not retried (see its log)",
+            c.spec.name,
+            describe(exit),
+            ran.as_secs_f64()
+        ));
+        c.state.phase = Phase::Failed;
+        return;
+    }
     if ran >= STEADY {
         c.backoff = FIRST_BACKOFF;
     }
@@ -307,7 +317,7 @@ fn stop_one(c: &mut Supervised) {
         c.state.last_exit = Some(how);
     }
     c.state.pid = None;
-    if c.state.phase != Phase::Done {
+    if !matches!(c.state.phase, Phase::Done | Phase::Failed) {
         c.state.phase = Phase::Stopped;
     }
     c.state.since_ms = now_ms();
