@@ -47,7 +47,7 @@ _spm__lake() {
 
     case "${cmd}" in
         spm__lake)
-            opts="-h -V --root --s3-endpoint --s3-bucket --s3-access-key --s3-secret-key --s3-region --input --bronze-consumer --gold-consumer --from-start --idle-exit --flush-rows --flush-secs --zstd-level --row-group-rows --input-id --strict --nats-url --nats-creds --nats-token --nats-user --nats-password --nats-ca --nats-cert --nats-key --nats-connect-wait --stream-storage --stream-max-age --stream-duplicate-window --stream-max-bytes --stream-persist-mode --stream-allow-batched --stream-replicas --help --version cat ls compact help"
+            opts="-h -V --root --s3-endpoint --s3-bucket --s3-access-key --s3-secret-key --s3-region --input --bronze-consumer --gold-consumer --feeds-consumer --from-start --idle-exit --flush-rows --flush-secs --zstd-level --row-group-rows --input-id --strict --nats-url --nats-creds --nats-token --nats-user --nats-password --nats-ca --nats-cert --nats-key --nats-connect-wait --stream-storage --stream-max-age --stream-duplicate-window --stream-max-bytes --stream-persist-mode --stream-allow-batched --stream-replicas --help --version cat ls compact help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -86,6 +86,10 @@ _spm__lake() {
                     return 0
                     ;;
                 --gold-consumer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --feeds-consumer)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -196,7 +200,7 @@ _spm__lake() {
             fi
             case "${prev}" in
                 --table)
-                    COMPREPLY=($(compgen -W "futures/trades futures/mbp10 options/trades stocks/trades stocks/quotes levels/signals" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "futures/trades futures/mbp10 options/trades stocks/trades stocks/quotes levels/signals feeds/status" -- "${cur}"))
                     return 0
                     ;;
                 --date)
@@ -266,7 +270,7 @@ _spm__lake() {
                     return 0
                     ;;
                 --table)
-                    COMPREPLY=($(compgen -W "futures/trades futures/mbp10 options/trades stocks/trades stocks/quotes levels/signals" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "futures/trades futures/mbp10 options/trades stocks/trades stocks/quotes levels/signals feeds/status" -- "${cur}"))
                     return 0
                     ;;
                 --zstd-level)

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_spm_lake_global_optspecs
-    string join \n root= s3-endpoint= s3-bucket= s3-access-key= s3-secret-key= s3-region= input= bronze-consumer= gold-consumer= from-start= idle-exit= flush-rows= flush-secs= zstd-level= row-group-rows= input-id= strict nats-url= nats-creds= nats-token= nats-user= nats-password= nats-ca= nats-cert= nats-key= nats-connect-wait= stream-storage= stream-max-age= stream-duplicate-window= stream-max-bytes= stream-persist-mode= stream-allow-batched= stream-replicas= h/help V/version
+    string join \n root= s3-endpoint= s3-bucket= s3-access-key= s3-secret-key= s3-region= input= bronze-consumer= gold-consumer= feeds-consumer= from-start= idle-exit= flush-rows= flush-secs= zstd-level= row-group-rows= input-id= strict nats-url= nats-creds= nats-token= nats-user= nats-password= nats-ca= nats-cert= nats-key= nats-connect-wait= stream-storage= stream-max-age= stream-duplicate-window= stream-max-bytes= stream-persist-mode= stream-allow-batched= stream-replicas= h/help V/version
 end
 
 function __fish_spm_lake_needs_command
@@ -30,10 +30,11 @@ complete -c spm-lake -n "__fish_spm_lake_needs_command" -l s3-bucket -d 'S3 buck
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l s3-access-key -d 'S3 access key id (needed for an s3:// root)' -r
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l s3-secret-key -d 'S3 secret access key (needed for an s3:// root)' -r
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l s3-region -d 'S3 region (signs the requests; MinIO and moto accept any)' -r
-complete -c spm-lake -n "__fish_spm_lake_needs_command" -l input -d 'Where events come from: stdin (NDJSON or the binary framing, detected), or NATS through durable consumers (MARKET_DATA → bronze, LEVEL_SIGNALS → gold) [default: stdin when it is a pipe or a file, else NATS]' -r -f -a "stdin\t''
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l input -d 'Where events come from: stdin (NDJSON or the binary framing, detected), or NATS through durable consumers (MARKET_DATA → bronze, LEVEL_SIGNALS → gold, FEEDS → bronze `feeds/status`) [default: stdin when it is a pipe or a file, else NATS]' -r -f -a "stdin\t''
 nats\t''"
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l bronze-consumer -d 'Durable consumer on MARKET_DATA (bronze)' -r
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l gold-consumer -d 'Durable consumer on LEVEL_SIGNALS (gold)' -r
+complete -c spm-lake -n "__fish_spm_lake_needs_command" -l feeds-consumer -d 'Durable consumer on FEEDS (the live feeds\' status reports, bronze `feeds/status`)' -r
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l from-start -d 'A new consumer starts at the stream\'s first message (false: at new messages only). An existing consumer always resumes where it was acknowledged' -r -f -a "true\t''
 false\t''"
 complete -c spm-lake -n "__fish_spm_lake_needs_command" -l idle-exit -d 'Exit after this many seconds without an event (NATS input) instead of running until a signal' -r
@@ -73,7 +74,8 @@ futures/mbp10\t''
 options/trades\t''
 stocks/trades\t''
 stocks/quotes\t''
-levels/signals\t''"
+levels/signals\t''
+feeds/status\t''"
 complete -c spm-lake -n "__fish_spm_lake_using_subcommand cat" -l date -d 'Only this UTC date (YYYY-MM-DD)' -r
 complete -c spm-lake -n "__fish_spm_lake_using_subcommand cat" -l start -d 'From this event time (ns since the epoch, or ISO 8601)' -r
 complete -c spm-lake -n "__fish_spm_lake_using_subcommand cat" -l end -d 'Before this event time' -r
@@ -104,7 +106,8 @@ futures/mbp10\t''
 options/trades\t''
 stocks/trades\t''
 stocks/quotes\t''
-levels/signals\t''"
+levels/signals\t''
+feeds/status\t''"
 complete -c spm-lake -n "__fish_spm_lake_using_subcommand compact" -l zstd-level -d 'ZSTD level of the silver objects' -r
 complete -c spm-lake -n "__fish_spm_lake_using_subcommand compact" -l row-group-rows -d 'Rows per Parquet row group' -r
 complete -c spm-lake -n "__fish_spm_lake_using_subcommand compact" -l format -d 'Output format of the report' -r -f -a "table\t''

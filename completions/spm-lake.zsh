@@ -21,9 +21,10 @@ _spm-lake() {
 '--s3-access-key=[S3 access key id (needed for an s3\:// root)]:KEY:_default' \
 '--s3-secret-key=[S3 secret access key (needed for an s3\:// root)]:SECRET:_default' \
 '--s3-region=[S3 region (signs the requests; MinIO and moto accept any)]:S3_REGION:_default' \
-'--input=[Where events come from\: stdin (NDJSON or the binary framing, detected), or NATS through durable consumers (MARKET_DATA → bronze, LEVEL_SIGNALS → gold) \[default\: stdin when it is a pipe or a file, else NATS\]]:INPUT:(stdin nats)' \
+'--input=[Where events come from\: stdin (NDJSON or the binary framing, detected), or NATS through durable consumers (MARKET_DATA → bronze, LEVEL_SIGNALS → gold, FEEDS → bronze \`feeds/status\`) \[default\: stdin when it is a pipe or a file, else NATS\]]:INPUT:(stdin nats)' \
 '--bronze-consumer=[Durable consumer on MARKET_DATA (bronze)]:BRONZE_CONSUMER:_default' \
 '--gold-consumer=[Durable consumer on LEVEL_SIGNALS (gold)]:GOLD_CONSUMER:_default' \
+'--feeds-consumer=[Durable consumer on FEEDS (the live feeds'\'' status reports, bronze \`feeds/status\`)]:FEEDS_CONSUMER:_default' \
 '--from-start=[A new consumer starts at the stream'\''s first message (false\: at new messages only). An existing consumer always resumes where it was acknowledged]:BOOL:(true false)' \
 '--idle-exit=[Exit after this many seconds without an event (NATS input) instead of running until a signal]:SECS:_default' \
 '--flush-rows=[Flush a batch at this many rows]:FLUSH_ROWS:_default' \
@@ -64,7 +65,7 @@ async\:"Acknowledge before the write and group writes (R1 file streams)\: a hard
         case $line[1] in
             (cat)
 _arguments "${_arguments_options[@]}" : \
-'*--table=[Tables to read (repeatable) \[default\: every bronze table\]]:TABLES:(futures/trades futures/mbp10 options/trades stocks/trades stocks/quotes levels/signals)' \
+'*--table=[Tables to read (repeatable) \[default\: every bronze table\]]:TABLES:(futures/trades futures/mbp10 options/trades stocks/trades stocks/quotes levels/signals feeds/status)' \
 '--date=[Only this UTC date (YYYY-MM-DD)]:DATE:_default' \
 '--start=[From this event time (ns since the epoch, or ISO 8601)]:START:_default' \
 '--end=[Before this event time]:END:_default' \
@@ -98,7 +99,7 @@ _arguments "${_arguments_options[@]}" : \
 (compact)
 _arguments "${_arguments_options[@]}" : \
 '--date=[The UTC date to compact (YYYY-MM-DD)]:DATE:_default' \
-'*--table=[Market tables to compact (repeatable) \[default\: every bronze table\]]:TABLES:(futures/trades futures/mbp10 options/trades stocks/trades stocks/quotes levels/signals)' \
+'*--table=[Market tables to compact (repeatable) \[default\: every bronze table\]]:TABLES:(futures/trades futures/mbp10 options/trades stocks/trades stocks/quotes levels/signals feeds/status)' \
 '--zstd-level=[ZSTD level of the silver objects]:ZSTD_LEVEL:_default' \
 '--row-group-rows=[Rows per Parquet row group]:ROW_GROUP_ROWS:_default' \
 '--format=[Output format of the report]:FORMAT:(table json)' \

@@ -267,12 +267,16 @@ _spm__stack() {
             return 0
             ;;
         spm__subcmd__stack__subcmd__up)
-            opts="-h --speed --bin-dir --nats-server --nats-config --nats-port --nats-monitor-port --gateway-port --lake-root --wait --home --help"
+            opts="-h --live --speed --bin-dir --nats-server --nats-config --nats-port --nats-monitor-port --gateway-port --lake-root --wait --home --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --live)
+                    COMPREPLY=($(compgen -W "auto databento massive" -- "${cur}"))
+                    return 0
+                    ;;
                 --speed)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -33,6 +33,9 @@ complete -c spm-stack -n "__fish_spm_stack_needs_command" -f -a "status" -d 'Eac
 complete -c spm-stack -n "__fish_spm_stack_needs_command" -f -a "probe" -d 'Exit 0 when a component answers healthy: an HTTP health page, or a client connected to nats-server (for container health checks)'
 complete -c spm-stack -n "__fish_spm_stack_needs_command" -f -a "supervise" -d 'Run the supervisor in the foreground (`up` starts it detached)'
 complete -c spm-stack -n "__fish_spm_stack_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c spm-stack -n "__fish_spm_stack_using_subcommand up" -l live -d 'Live data instead of a replay: `spm-ingest` reads this feed (`auto`: Databento when DATABENTO_API_KEY is set, else Massive when MASSIVE_API_KEY or POLYGON_API_KEY is)' -r -f -a "auto\t''
+databento\t''
+massive\t''"
 complete -c spm-stack -n "__fish_spm_stack_using_subcommand up" -l speed -d 'Replay speed: 1 = real time, 0 = as fast as possible' -r
 complete -c spm-stack -n "__fish_spm_stack_using_subcommand up" -l bin-dir -d 'Where the spm-* binaries are [default: beside spm-stack]' -r -F
 complete -c spm-stack -n "__fish_spm_stack_using_subcommand up" -l nats-server -d 'The nats-server binary' -r -F

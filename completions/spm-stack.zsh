@@ -31,6 +31,7 @@ _spm-stack() {
         case $line[1] in
             (up)
 _arguments "${_arguments_options[@]}" : \
+'()--live=[Live data instead of a replay\: \`spm-ingest\` reads this feed (\`auto\`\: Databento when DATABENTO_API_KEY is set, else Massive when MASSIVE_API_KEY or POLYGON_API_KEY is)]:FEED:(auto databento massive)' \
 '--speed=[Replay speed\: 1 = real time, 0 = as fast as possible]:SPEED:_default' \
 '--bin-dir=[Where the spm-* binaries are \[default\: beside spm-stack\]]:DIR:_files' \
 '--nats-server=[The nats-server binary]:NATS_SERVER:_files' \

@@ -9,6 +9,7 @@ fn committed_man_pages_and_completions_are_current() {
     let tmp = tempfile::tempdir().expect("tempdir");
     for bin in [
         env!("CARGO_BIN_EXE_spm-replay"),
+        env!("CARGO_BIN_EXE_spm-ingest"),
         env!("CARGO_BIN_EXE_spm-core"),
         env!("CARGO_BIN_EXE_spm-synth"),
         env!("CARGO_BIN_EXE_spm-tap"),
@@ -40,7 +41,7 @@ fn committed_man_pages_and_completions_are_current() {
     }
     assert_eq!(
         checked,
-        7 * 4,
+        8 * 4,
         "a man page and three completions per command"
     );
 }

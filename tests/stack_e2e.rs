@@ -13,6 +13,7 @@ use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use common::dbn_gateway::{DbnGateway, GatewayConfig, bundled_sample};
 use common::s3::S3Server;
 use futures::StreamExt;
 use serde_json::Value;
@@ -515,4 +516,98 @@ fn just_up_live_without_a_key_says_which_keys_it_needs_and_starts_nothing() {
     assert!(!out.status.success());
     assert!(text.contains("MASSIVE_API_KEY"), "{text}");
     assert!(!text.contains("DATABENTO_API_KEY"), "{text}");
+}
+
+#[test]
+fn just_up_live_runs_spm_ingest_on_databento_live_and_signals_flow() {
+    let _one = ONE_STACK.lock().unwrap_or_else(|p| p.into_inner());
+    if !have_just() {
+        return;
+    }
+    // The fake Databento gateway (the real protocol on loopback) serving the bundled sample.
+    const KEY: &str = "db-StackLiveTestKey0123456789abc";
+    let config = GatewayConfig::new(KEY, bundled_sample().expect("sample"));
+    let gateway = DbnGateway::start_in_background(config).expect("fake gateway");
+    let stack = Stack::new(&[
+        ("DATABENTO_API_KEY", KEY.to_string()),
+        ("DATABENTO_GATEWAY", gateway.addr().to_string()),
+    ]);
+    let out = stack.just(&["up", "live"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "just up live failed: {text}");
+    assert!(text.contains("the stack is up"), "{text}");
+    assert!(
+        text.contains("just logs [nats|core|lake|gateway|ingest]"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(KEY) && !String::from_utf8_lossy(&out.stderr).contains(KEY),
+        "the key is never printed"
+    );
+
+    // The whole sample arrives live: every event published, the engine snapping on it.
+    let published = 393_088;
+    let status = stack.wait_status(90, "the sample published live and snapped", |s| {
+        Stack::figure(s, "ingest", "published") == published
+            && Stack::figure(s, "core", "snaps out") > 1000
+            && s["components"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().all(|c| c["healthy"] == true))
+    });
+    let names: Vec<&str> = status["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["nats", "core", "lake", "gateway", "ingest"]);
+    assert!(
+        Stack::component(&status, "ingest")["health"]
+            .as_str()
+            .is_some_and(|h| h.contains("live from databento")),
+        "{status}"
+    );
+    let mut datasets: Vec<String> = gateway
+        .sessions()
+        .into_iter()
+        .filter(|s| s.authenticated)
+        .filter_map(|s| s.dataset)
+        .collect();
+    datasets.sort();
+    assert_eq!(datasets, ["GLBX.MDP3", "OPRA.PILLAR", "XNAS.ITCH"]);
+    // The sample is over by now: read what the bus retained.
+    let tap_from_start = |subject: &str, n: usize| {
+        let out = stack
+            .command(bin_dir().join("spm-tap"))
+            .args([subject, "--from-start", "--count", &n.to_string()])
+            .env("NATS_URL", format!("nats://127.0.0.1:{}", stack.nats_port))
+            .output()
+            .expect("spm-tap");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let snaps = tap_from_start("levels.signals", 3);
+    assert_eq!(
+        snaps
+            .lines()
+            .filter(|l| l.starts_with("{\"type\":\"level_signals\""))
+            .count(),
+        3,
+        "{snaps}"
+    );
+    // Each session reported itself connected on feeds.status.
+    let feeds = tap_from_start("feeds.status", 3);
+    for dataset in ["GLBX.MDP3", "OPRA.PILLAR", "XNAS.ITCH"] {
+        assert!(
+            feeds
+                .lines()
+                .any(|l| l.contains(dataset) && l.contains("\"connected\"")),
+            "{dataset} connected: {feeds}"
+        );
+    }
+    stack.down_and_check(&Stack::pids(&status));
 }

@@ -9,7 +9,9 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use spymaster::bus::BusConfig;
 use spymaster::cli;
 use spymaster::ingest::publish::{self, PublishOptions};
-use spymaster::ingest::{self, Ingest, IngestError, QUEUE_CAPACITY, SOURCE_MASSIVE, massive};
+use spymaster::ingest::{
+    self, Ingest, IngestError, QUEUE_CAPACITY, SOURCE_DATABENTO, SOURCE_MASSIVE, databento, massive,
+};
 use spymaster::io::PipeFormat;
 use spymaster::io::pipe::{StdioKind, stdio_kind};
 use spymaster::wiring::{OutputTarget, Publishing, open_sink};
@@ -49,7 +51,9 @@ struct Args {
     /// Log throughput and latency (now − ts_recv, ts_recv − ts_event) this often; 0 = never.
     #[arg(long, default_value_t = 60.0, value_name = "SECS")]
     stats_secs: f64,
-    #[command(flatten, next_help_heading = "Massive")]
+    #[command(flatten)]
+    databento: databento::DatabentoArgs,
+    #[command(flatten, next_help_heading = "Massive (--source massive)")]
     massive: massive::MassiveArgs,
     #[command(flatten)]
     bus: BusConfig,
@@ -63,10 +67,10 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     cli::init_logging();
-    cli::finish(run(args))
+    cli::finish(run(args, &matches))
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+fn run(args: Args, matches: &clap::ArgMatches) -> anyhow::Result<()> {
     if args.stats_secs.is_nan() || args.stats_secs < 0.0 {
         bail!("--stats-secs must be 0 or more, got {}", args.stats_secs);
     }
@@ -102,7 +106,13 @@ fn run(args: Args) -> anyhow::Result<()> {
             feeds.push(ingest.spawn(rt.handle(), options));
         }
         Feed::Databento => {
-            bail!("--source databento: not available yet");
+            let key = args.databento.key()?;
+            let source = event_source(SOURCE_DATABENTO);
+            for session in databento::sessions(&args.databento, matches)? {
+                let tx = ingest.feed(&source, &session.dataset);
+                let feed = databento::run(session, key.clone(), tx);
+                feeds.push(ingest.spawn(rt.handle(), feed));
+            }
         }
     }
     let output = args.output.unwrap_or_else(OutputTarget::auto);

@@ -71,11 +71,11 @@ use ::dbn::decode::DynReader;
 use ::dbn::decode::dbn::fsm::{DbnFsm, ProcessResult};
 use ::dbn::{Metadata, VersionUpgradePolicy};
 
+use map::count;
 pub use map::{
     Definitions, Mapper, Market, OptionTerms, Outcome, aggressor, exp_date, price, reason,
     unsupported_reason,
 };
-use map::count;
 
 use crate::event::Event;
 use crate::io::{EventSource, SourceError};

@@ -159,8 +159,10 @@ pub struct FeedCounters {
     pub disconnects: AtomicU64,
     /// Connections made after the first.
     pub reconnects: AtomicU64,
-    /// Events read but deliberately not published (overlap after a resubscription, filtered).
+    /// Events read again after a resubscription and not published a second time.
     pub duplicates_dropped: AtomicU64,
+    /// Events left out by choice (option trades of other expiries than the day's).
+    pub filtered: AtomicU64,
 }
 
 impl FeedCounters {
@@ -352,6 +354,11 @@ impl FeedTx {
         }
     }
 
+    /// Counts an event left out by choice (an option trade of another expiry).
+    pub fn count_filtered(&self) {
+        self.counters.filtered.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts an event read but deliberately not published (overlap after a resubscription).
     pub fn count_duplicate(&self) {
         self.counters
@@ -486,6 +493,7 @@ pub fn feed_report(feed: &str, c: &FeedCounters) -> String {
         ("records lost", g(&c.records_lost)),
         ("dropped (queue full)", g(&c.dropped)),
         ("overlap dropped", g(&c.duplicates_dropped)),
+        ("filtered out", g(&c.filtered)),
     ];
     for (name, v) in extra {
         if v > 0 {

@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests.
 #![allow(dead_code, unused_imports)]
 
+pub mod dbn_gateway;
 pub mod gateway;
 pub mod lake;
 pub mod lake_crash;
