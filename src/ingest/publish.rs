@@ -73,8 +73,14 @@ impl Samples {
     }
 }
 
+/// Microseconds as milliseconds, or as seconds from 10 s up (a replayed day's `ts_recv` is
+/// hours old).
 fn ms(us: u64) -> String {
-    format!("{:.3} ms", us as f64 / 1000.0)
+    if us >= 10_000_000 {
+        format!("{:.1} s", us as f64 / 1e6)
+    } else {
+        format!("{:.3} ms", us as f64 / 1000.0)
+    }
 }
 
 /// Latency of one stretch of events.
@@ -340,6 +346,12 @@ mod tests {
         let report = summary.report();
         assert!(report.contains("2 dropped (queue full)"), "{report}");
         assert!(report.contains("latency now − ts_recv"), "{report}");
+    }
+
+    #[test]
+    fn latencies_read_in_ms_and_hours_old_ones_in_seconds() {
+        assert_eq!(ms(1_234), "1.234 ms");
+        assert_eq!(ms(32_689_729_468), "32689.7 s");
     }
 
     #[test]
