@@ -217,30 +217,27 @@ impl FeedTx {
     /// Returns whether the event was queued.
     pub fn event(&mut self, event: Event) -> bool {
         if let Some(d) = self.dropped {
-            match self.tx.try_send(Item::Status(self.gap_status(d))) {
-                Ok(()) => {
-                    self.dropped = None;
-                    self.log_gap(d);
-                }
-                Err(_) => {
-                    self.drop_event(&event);
-                    return false;
-                }
+            // The gap is reported before the next event, once there is room for it.
+            if self.tx.capacity() == 0
+                || self.tx.try_send(Item::Status(self.gap_status(d))).is_err()
+            {
+                self.drop_event(&event);
+                return false;
             }
+            self.dropped = None;
+            self.log_gap(d);
         }
-        let ts = event.ts_event_ns();
         match self.tx.try_send(Item::Event(event)) {
             Ok(()) => {
                 self.counters.events.fetch_add(1, Ordering::Relaxed);
                 true
             }
-            Err(mpsc::error::TrySendError::Full(Item::Event(e)))
-            | Err(mpsc::error::TrySendError::Closed(Item::Event(e))) => {
-                debug_assert_eq!(e.ts_event_ns(), ts);
-                self.drop_event(&e);
+            Err(e) => {
+                if let Item::Event(event) = e.into_inner() {
+                    self.drop_event(&event);
+                }
                 false
             }
-            Err(_) => false,
         }
     }
 
