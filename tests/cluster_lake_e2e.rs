@@ -13,7 +13,7 @@ use common::lake::{lines, replay, testdata_files};
 use common::lake_crash::{LakeRoot, lake_on_nats};
 use common::process::{Killed, wait_for};
 use spymaster::bus::testing::NatsCluster;
-use spymaster::bus::{Bus, BusConfig, MARKET_DATA_STREAM};
+use spymaster::bus::{Bus, BusConfig, MARKET_DATA_STREAM, members_subject};
 
 /// The workers whose objects the lake holds (`part-….{worker}.parquet`).
 fn workers_seen(root: &LakeRoot) -> std::collections::BTreeSet<String> {
@@ -25,6 +25,41 @@ fn workers_seen(root: &LakeRoot) -> std::collections::BTreeSet<String> {
             (!worker.contains('/') && !worker.contains('-')).then(|| worker.to_string())
         })
         .collect()
+}
+
+/// How many readers of the bronze consumer answer on its members subject (each answers once).
+fn bronze_readers(url: &str) -> usize {
+    use futures::StreamExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        // One node is enough: the answers travel the cluster's routes.
+        let first = url.split(',').next().unwrap_or(url);
+        let Ok(client) = async_nats::connect(first).await else {
+            return 0;
+        };
+        let inbox = client.new_inbox();
+        let Ok(mut replies) = client.subscribe(inbox.clone()).await else {
+            return 0;
+        };
+        let subject = members_subject(MARKET_DATA_STREAM, "spm-lake-bronze");
+        if client
+            .publish_with_reply(subject, inbox, Default::default())
+            .await
+            .is_err()
+        {
+            return 0;
+        }
+        let mut n = 0;
+        while let Ok(Some(_)) =
+            tokio::time::timeout(Duration::from_millis(500), replies.next()).await
+        {
+            n += 1;
+        }
+        n
+    })
 }
 
 #[test]
@@ -61,6 +96,13 @@ fn two_lakes_on_one_consumer_ride_through_the_leaders_death_and_one_worker_kille
     };
     let mut doomed = worker("a", &[]);
     let mut survivor = worker("b", &["--idle-exit", "30"]);
+    // Both must have joined the consumer before the replay, or one may take every message
+    // (a loaded CI machine once started one worker after the 393 088 events were all out).
+    assert!(
+        wait_for(Duration::from_secs(60), || bronze_readers(&url) >= 2),
+        "both workers join the bronze consumer: {} answer",
+        bronze_readers(&url)
+    );
 
     let replay = Command::new(env!("CARGO_BIN_EXE_spm-replay"))
         .args(["--speed", "0", "--output", "nats", "--stream-replicas", "3"])

@@ -21,7 +21,7 @@ pub mod testing;
 mod watch;
 
 pub use batch::{BatchSettings, BatchSink, POSITION_HEADER, Position};
-pub use durable::{DurableMessage, DurableSettings, DurableSource, Polled};
+pub use durable::{DurableMessage, DurableSettings, DurableSource, Polled, members_subject};
 pub use sink::{NatsSink, SinkSettings, message_id};
 pub use source::{NatsRawSource, NatsSource, RawMessage, SourceOptions, wait_for_signal};
 pub use subject::{subject_matches, subjects_overlap};
