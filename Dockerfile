@@ -30,6 +30,7 @@ COPY --from=build \
     /src/target/release/spm-tap \
     /src/target/release/spm-synth \
     /src/target/release/spm-stack \
+    /src/target/release/spm-eval \
     /usr/local/bin/
 COPY testdata/ /opt/spymaster/testdata/
 USER spymaster

@@ -76,7 +76,7 @@ _bin:
 # Regenerate the man pages (man/) and shell completions (completions/) from the commands.
 docs:
     cargo build -q
-    for b in spm-replay spm-ingest spm-core spm-synth spm-tap spm-lake spm-gateway spm-stack; do SPM_GEN_DOCS=. target/debug/$b; done
+    for b in spm-replay spm-ingest spm-core spm-synth spm-tap spm-lake spm-gateway spm-stack spm-eval; do SPM_GEN_DOCS=. target/debug/$b; done
 
 # A local three-node JetStream cluster (deploy/nats-cluster.conf; stores and logs under
 # .spm/cluster; clients on 4231-4233, CLUSTER_PORT_BASE moves them). Prints the NATS_URL to use.

@@ -6,6 +6,7 @@ pub mod bus;
 pub mod cli;
 pub mod core;
 pub mod dbn;
+pub mod eval;
 pub mod event;
 pub mod gateway;
 pub mod hash;

@@ -16,6 +16,7 @@ fn committed_man_pages_and_completions_are_current() {
         env!("CARGO_BIN_EXE_spm-lake"),
         env!("CARGO_BIN_EXE_spm-gateway"),
         env!("CARGO_BIN_EXE_spm-stack"),
+        env!("CARGO_BIN_EXE_spm-eval"),
     ] {
         let status = Command::new(bin)
             .env("SPM_GEN_DOCS", tmp.path())
@@ -41,7 +42,7 @@ fn committed_man_pages_and_completions_are_current() {
     }
     assert_eq!(
         checked,
-        8 * 4,
+        9 * 4,
         "a man page and three completions per command"
     );
 }

@@ -56,6 +56,15 @@ enum Mode {
     Bin,
 }
 
+/// One item of a pipe as [`PipeSource::next_raw`] gives it.
+#[derive(Debug)]
+pub enum RawItem<'a> {
+    /// An NDJSON line, not parsed.
+    Line { bytes: &'a [u8], line: u64 },
+    /// An event of the binary framing.
+    Event(Event),
+}
+
 /// Events from a byte stream in either pipe format, detected from the first bytes.
 pub struct PipeSource<R> {
     name: String,
@@ -188,6 +197,55 @@ impl<R: Read> PipeSource<R> {
                     message: e.to_string(),
                 });
         }
+    }
+
+    /// The next item without parsing NDJSON: a line's bytes (trimmed, with its 1-based
+    /// number) for a reader that wants only part of each object, or an event decoded from the
+    /// binary framing. Blank lines are skipped. Mixing this with `next_event` is allowed.
+    pub fn next_raw(&mut self) -> Result<Option<RawItem<'_>>, SourceError> {
+        if self.done {
+            return Ok(None);
+        }
+        if matches!(self.mode, Mode::Undetected) {
+            self.detect()?;
+        }
+        if matches!(self.mode, Mode::Bin) {
+            let result = self.next_frame();
+            if matches!(result, Ok(None) | Err(_)) {
+                self.done = true;
+            }
+            return result.map(|e| e.map(RawItem::Event));
+        }
+        loop {
+            self.buf.clear();
+            let n = loop {
+                match self.reader.read_until(b'\n', &mut self.buf) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.done = true;
+                        return Err(self.io_err(e));
+                    }
+                }
+            };
+            if n == 0 {
+                self.done = true;
+                return Ok(None);
+            }
+            self.line_no += 1;
+            if !self.buf.trim_ascii().is_empty() {
+                break;
+            }
+        }
+        Ok(Some(RawItem::Line {
+            bytes: self.buf.trim_ascii(),
+            line: self.line_no,
+        }))
+    }
+
+    /// Name of this input in error messages.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     fn next_frame(&mut self) -> Result<Option<Event>, SourceError> {
