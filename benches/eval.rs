@@ -89,11 +89,11 @@ fn main() {
         bytes.len() as f64 / 1e6
     );
     println!(
-        "  reading the payloads (in-process)   {:>12.0} level-snaps/s",
+        "  reading the payloads (one thread)   {:>12.0} level-snaps/s",
         rate(level_snaps, read)
     );
     println!(
-        "  scoring read snaps (in-process)     {:>12.0} level-snaps/s",
+        "  scoring read snaps (one thread)     {:>12.0} level-snaps/s",
         rate(level_snaps, scored)
     );
 

@@ -141,9 +141,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut evaluator = Evaluator::new(settings, args.plot.is_some());
     let counts = match args.input.unwrap_or_else(InputSource::auto) {
-        InputSource::Stdin => {
-            input::score_pipe(&mut PipeSource::stdin(), &mut evaluator, args.strict)
-        }
+        InputSource::Stdin => input::score_pipe(PipeSource::stdin(), &mut evaluator, args.strict),
         nats => {
             let mut source = open_source(
                 nats,

@@ -82,6 +82,39 @@ impl<'a> SnapView<'a> {
         }
     }
 
+    /// The same snap owning its strings, to move it to another thread.
+    pub fn into_owned(self) -> SnapView<'static> {
+        fn own(s: Cow<'_, str>) -> Cow<'static, str> {
+            Cow::Owned(s.into_owned())
+        }
+        SnapView {
+            kind: self.kind.map(own),
+            ts: self.ts,
+            spy: self.spy,
+            levels: self
+                .levels
+                .into_iter()
+                .map(|l| LevelView {
+                    id: own(l.id),
+                    price: l.price,
+                    kind: own(l.kind),
+                    direction: own(l.direction),
+                    distance: l.distance,
+                    break_score_raw: l.break_score_raw,
+                    break_score_smooth: l.break_score_smooth,
+                    signal: own(l.signal),
+                    confidence: own(l.confidence),
+                    barrier: StateView {
+                        state: own(l.barrier.state),
+                    },
+                    fuel: EffectView {
+                        effect: own(l.fuel.effect),
+                    },
+                })
+                .collect(),
+        }
+    }
+
     /// Whether the payload says it is something other than `level_signals`.
     pub fn is_other_type(&self) -> bool {
         self.kind.as_deref().is_some_and(|k| k != "level_signals")
