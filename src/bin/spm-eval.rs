@@ -208,16 +208,23 @@ fn write_outputs(args: &Args, evaluation: &Evaluation) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     let report = eval::report::build(evaluation);
+    to_stdout("the report", |out| match args.format {
+        Format::Table => report::write_table(&report, out),
+        Format::Json => report::write_json(&report, out),
+        Format::Csv => report::write_csv(&report, out),
+    })
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn to_stdout(
+    what: &str,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let written = match args.format {
-        Format::Table => report::write_table(&report, &mut out),
-        Format::Json => report::write_json(&report, &mut out),
-        Format::Csv => report::write_csv(&report, &mut out),
-    };
-    match written.and_then(|()| out.flush()) {
+    match write(&mut out).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("writing the report"),
+        other => other.with_context(|| format!("writing {what}")),
     }
 }
 
@@ -265,15 +272,9 @@ fn run_sweep(args: &Args, settings: EvalSettings) -> anyhow::Result<()> {
         results.len(),
         started.elapsed().as_secs_f64()
     );
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let written = match args.format {
-        Format::Table => sweep::write_table(&results, &mut out),
-        Format::Json => sweep::write_json(&results, &mut out),
-        Format::Csv => sweep::write_csv(&results, &mut out),
-    };
-    match written.and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("writing the sweep"),
-    }
+    to_stdout("the sweep", |out| match args.format {
+        Format::Table => sweep::write_table(&results, out),
+        Format::Json => sweep::write_json(&results, out),
+        Format::Csv => sweep::write_csv(&results, out),
+    })
 }

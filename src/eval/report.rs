@@ -262,6 +262,21 @@ pub fn headline(report: &Report) -> String {
     )
 }
 
+/// The width of each column of a table of cells, in characters.
+pub fn column_widths(lines: &[Vec<String>]) -> Vec<usize> {
+    let columns = lines.iter().map(Vec::len).max().unwrap_or(0);
+    (0..columns)
+        .map(|i| {
+            lines
+                .iter()
+                .filter_map(|l| l.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
 /// The report as an aligned table for a terminal.
 pub fn write_table(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{}", headline(report))?;
@@ -305,15 +320,7 @@ pub fn write_table(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             dollars(r.median_mae),
         ]);
     }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            lines
-                .iter()
-                .map(|l| l[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let widths = column_widths(&lines);
     for (n, line) in lines.iter().enumerate() {
         let mut text = String::new();
         for (i, cell) in line.iter().enumerate() {

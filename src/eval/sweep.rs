@@ -328,15 +328,7 @@ pub fn write_table(results: &[SweepResult], out: &mut dyn Write) -> io::Result<(
     }
     let mut lines = vec![header];
     lines.extend(results.iter().map(figures));
-    let widths: Vec<usize> = (0..lines[0].len())
-        .map(|i| {
-            lines
-                .iter()
-                .map(|l| l[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let widths = report::column_widths(&lines);
     for line in &lines {
         let cells: Vec<String> = line
             .iter()

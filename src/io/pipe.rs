@@ -171,7 +171,8 @@ impl<R: Read> PipeSource<R> {
         Ok(())
     }
 
-    fn next_line(&mut self) -> Result<Option<Event>, SourceError> {
+    /// Reads the next non-blank line into `buf`; returns its 1-based number.
+    fn read_line(&mut self) -> Result<Option<u64>, SourceError> {
         loop {
             self.buf.clear();
             let n = loop {
@@ -185,18 +186,23 @@ impl<R: Read> PipeSource<R> {
                 return Ok(None);
             }
             self.line_no += 1;
-            let line = self.buf.trim_ascii();
-            if line.is_empty() {
-                continue;
+            if !self.buf.trim_ascii().is_empty() {
+                return Ok(Some(self.line_no));
             }
-            return Event::from_json(line, self.subject.as_deref())
-                .map(Some)
-                .map_err(|e| SourceError::Bad {
-                    input: self.name.clone(),
-                    position: Position::Line(self.line_no),
-                    message: e.to_string(),
-                });
         }
+    }
+
+    fn next_line(&mut self) -> Result<Option<Event>, SourceError> {
+        let Some(line_no) = self.read_line()? else {
+            return Ok(None);
+        };
+        Event::from_json(self.buf.trim_ascii(), self.subject.as_deref())
+            .map(Some)
+            .map_err(|e| SourceError::Bad {
+                input: self.name.clone(),
+                position: Position::Line(line_no),
+                message: e.to_string(),
+            })
     }
 
     /// The next item without parsing NDJSON: a line's bytes (trimmed, with its 1-based
@@ -216,30 +222,16 @@ impl<R: Read> PipeSource<R> {
             }
             return result.map(|e| e.map(RawItem::Event));
         }
-        loop {
-            self.buf.clear();
-            let n = loop {
-                match self.reader.read_until(b'\n', &mut self.buf) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        self.done = true;
-                        return Err(self.io_err(e));
-                    }
-                }
-            };
-            if n == 0 {
+        let line = match self.read_line() {
+            Ok(Some(line)) => line,
+            other => {
                 self.done = true;
-                return Ok(None);
+                return other.map(|_| None);
             }
-            self.line_no += 1;
-            if !self.buf.trim_ascii().is_empty() {
-                break;
-            }
-        }
+        };
         Ok(Some(RawItem::Line {
             bytes: self.buf.trim_ascii(),
-            line: self.line_no,
+            line,
         }))
     }
 
