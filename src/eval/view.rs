@@ -12,6 +12,37 @@ use serde::Deserialize;
 
 use crate::event::LevelSignals;
 
+/// The values of the payload's enumerations (level kinds, directions, signals, confidences,
+/// barrier states, fuel effects), shared instead of copied by [`SnapView::into_owned`].
+const WORDS: [&str; 26] = [
+    "level_signals",
+    "SUPPORT",
+    "RESISTANCE",
+    "NEUTRAL",
+    "BREAK",
+    "REJECT",
+    "CONTESTED",
+    "HIGH",
+    "MEDIUM",
+    "LOW",
+    "VACUUM",
+    "WALL",
+    "CONSUMED",
+    "ABSORPTION",
+    "WEAK",
+    "AMPLIFY",
+    "DAMPEN",
+    "ROUND",
+    "STRIKE",
+    "VWAP",
+    "SESSION_HIGH",
+    "SESSION_LOW",
+    "GAMMA_FLIP",
+    "CALL_WALL",
+    "PUT_WALL",
+    "USER_HOTZONE",
+];
+
 /// A snap: its event time (ms), spot and active levels.
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct SnapView<'a> {
@@ -85,7 +116,11 @@ impl<'a> SnapView<'a> {
     /// The same snap owning its strings, to move it to another thread.
     pub fn into_owned(self) -> SnapView<'static> {
         fn own(s: Cow<'_, str>) -> Cow<'static, str> {
-            Cow::Owned(s.into_owned())
+            // The enumerations repeat in every level: no allocation for them.
+            match WORDS.iter().find(|w| **w == s) {
+                Some(word) => Cow::Borrowed(word),
+                None => Cow::Owned(s.into_owned()),
+            }
         }
         SnapView {
             kind: self.kind.map(own),
