@@ -23,6 +23,21 @@ sample:
     cargo build --release -q
     target/release/spm-replay testdata/*.dbn.zst | target/release/spm-core --stdout
 
+# Are the calls any good? Replays FILES (default: the bundled sample) through spm-core and
+# scores every call with spm-eval: the report on stdout, the plot and the calls in
+# $SPM_HOME/eval/ (.spm/eval/). With the stack up, `spm-eval --input nats --from-start` scores
+# what it has published instead (Ctrl-C for the report).
+eval *files:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    files=({{ if files == "" { "testdata/*.dbn.zst" } else { files } }})
+    bin=$(just _bin)
+    out="${SPM_HOME:-.spm}/eval"
+    mkdir -p "$out"
+    "$bin/spm-replay" --output stdout "${files[@]}" | "$bin/spm-core" --stdout \
+        | "$bin/spm-eval" --plot "$out/day.svg" --calls "$out/calls.csv"
+    echo "plot: $out/day.svg  calls: $out/calls.csv" >&2
+
 # Regenerate the bundled sample in testdata/ (byte for byte; a test checks it is current).
 testdata:
     cargo run --release --bin spm-synth -- --scenario testdata/scenario.toml --out-dir testdata --zstd-level 17
