@@ -170,9 +170,43 @@ pub fn raise_fd_limit() {
     }
 }
 
+/// `120`, `120s`, `2m`, `1500ms` → seconds.
+pub fn parse_duration_s(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (t, 1.0)
+    };
+    match number.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v * scale),
+        _ => Err(format!(
+            "`{s}` is not a duration (for instance 120s, 2m, 1500ms)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_take_a_unit_or_default_to_seconds() {
+        assert_eq!(parse_duration_s("120"), Ok(120.0));
+        assert_eq!(parse_duration_s("120s"), Ok(120.0));
+        assert_eq!(parse_duration_s("2m"), Ok(120.0));
+        assert_eq!(parse_duration_s("1500ms"), Ok(1.5));
+        assert_eq!(parse_duration_s("1h"), Ok(3600.0));
+        assert!(parse_duration_s("soon").is_err());
+        assert!(parse_duration_s("-5s").is_err());
+        assert!(parse_duration_s("inf").is_err());
+    }
 
     #[test]
     fn thousands_separators() {

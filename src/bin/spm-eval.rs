@@ -41,7 +41,7 @@ struct Args {
     #[arg(long, default_value_t = 0.25, value_name = "$")]
     stop: f64,
     /// Event time after the call within which the outcome must come: `120s`, `2m`, `90`.
-    #[arg(long, default_value = "120s", value_parser = parse_duration_s)]
+    #[arg(long, default_value = "120s", value_parser = cli::parse_duration_s)]
     horizon: f64,
     /// How close spot must come to a level to count as a touch for the base rate
     /// [default: the engine's `touch_band`, $0.05].
@@ -90,28 +90,6 @@ enum Format {
     Table,
     Json,
     Csv,
-}
-
-/// `120`, `120s`, `2m`, `1500ms` → seconds.
-fn parse_duration_s(s: &str) -> Result<f64, String> {
-    let t = s.trim();
-    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = t.strip_suffix('h') {
-        (n, 3600.0)
-    } else {
-        (t, 1.0)
-    };
-    match number.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v * scale),
-        _ => Err(format!(
-            "`{s}` is not a duration (for instance 120s, 2m, 1500ms)"
-        )),
-    }
 }
 
 fn main() -> ExitCode {
