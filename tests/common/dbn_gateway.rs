@@ -21,7 +21,8 @@
 //! ([`Faults`]): close the connection in the middle of a record, stall (send nothing, not even
 //! heartbeats), skip records and say so with `SKIPPED_RECORDS_AFTER_SLOW_READING`. A pace
 //! ([`Pace`]) sends records at a fixed rate instead of as fast as possible, optionally stamping
-//! `ts_recv` with the time of sending (to measure latency).
+//! `ts_recv` with the time of sending (to measure latency); a speed ([`GatewayConfig::speed`])
+//! keeps every session on one event-time clock, as live feeds are.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BinaryHeap, HashSet};
@@ -275,6 +276,11 @@ pub struct GatewayConfig {
     pub max_write: usize,
     pub faults: Faults,
     pub pace: Option<Pace>,
+    /// Live-like timing: every session sends a record once `speed` × the wall time since the
+    /// first session began has passed its `ts_recv` (from the earliest of all datasets), so the
+    /// datasets' sessions stay aligned on one clock as real live feeds are. `None`: as fast as
+    /// possible, each session on its own.
+    pub speed: Option<f64>,
 }
 
 impl GatewayConfig {
@@ -287,6 +293,7 @@ impl GatewayConfig {
             max_write: 8 * 1024,
             faults: Faults::default(),
             pace: None,
+            speed: None,
         }
     }
 }
@@ -321,6 +328,10 @@ struct Shared {
     dropped: AtomicBool,
     stalled: AtomicBool,
     skipped: AtomicBool,
+    /// When the first session began sending records: the origin of `speed`'s clock.
+    started: std::sync::OnceLock<tokio::time::Instant>,
+    /// The earliest `ts_recv` of all datasets.
+    first_index_ts: u64,
 }
 
 impl Shared {
@@ -348,6 +359,12 @@ impl DbnGateway {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (changed, _) = watch::channel(0);
+        let first_index_ts = config
+            .datasets
+            .iter()
+            .filter_map(|d| d.records.first().map(|r| r.index_ts))
+            .min()
+            .unwrap_or(0);
         let shared = Arc::new(Shared {
             config,
             sessions: Mutex::new(Vec::new()),
@@ -356,6 +373,8 @@ impl DbnGateway {
             dropped: AtomicBool::new(false),
             stalled: AtomicBool::new(false),
             skipped: AtomicBool::new(false),
+            started: std::sync::OnceLock::new(),
+            first_index_ts,
         });
         let accept = tokio::spawn(accept_loop(listener, shared.clone()));
         Ok(DbnGateway {
@@ -797,6 +816,21 @@ async fn serve(stream: TcpStream, shared: &Shared, conn: usize, n: u64) -> io::R
                 true,
             );
             batch.extend_from_slice(e.as_ref());
+        }
+        if let Some(speed) = config.speed {
+            let due = *shared.started.get_or_init(tokio::time::Instant::now)
+                + Duration::from_secs_f64(
+                    r.index_ts.saturating_sub(shared.first_index_ts) as f64 / 1e9 / speed,
+                );
+            if due > tokio::time::Instant::now() {
+                out.send(&batch).await?;
+                batch.clear();
+                shared.update(conn, |l| {
+                    l.records_sent = sent;
+                    l.last_index_ts = last_index_ts;
+                });
+                tokio::time::sleep_until(due).await;
+            }
         }
         let at = batch.len();
         batch.extend_from_slice(recorded.bytes_of(r));
