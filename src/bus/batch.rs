@@ -33,14 +33,14 @@ use std::time::{Duration, Instant};
 use async_nats::connection::State;
 use async_nats::jetstream;
 use async_nats::{HeaderMap, HeaderName, Subject};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::lock::{Holder, WriterLock};
 use super::subject::subject_matches;
 use super::{Bus, BusError};
-use crate::event::Event;
+use crate::event::{Event, JsonWriter};
 use crate::io::{EventSink, SinkError};
 
 /// Header holding a message's position and writer: `{input} {index} {writer}`.
@@ -164,17 +164,18 @@ pub struct BatchSink {
     tx: Option<mpsc::Sender<Cmd>>,
     task: Option<tokio::task::JoinHandle<Result<(), String>>>,
     failure: Option<String>,
-    chunk: Vec<Msg>,
-    buf: Vec<u8>,
-    /// Payloads are cut from large shared blocks: exact-size, and cloned for the connection
-    /// without an allocation.
-    arena: BytesMut,
+    /// The events of the chunk being filled, each as (index, subject, end of its JSON in
+    /// `block`): a chunk's payloads are written one after another into one block, which is
+    /// then shared by them (no copy, and one allocation per chunk).
+    pending: Vec<(u64, &'static str, usize)>,
+    block: Vec<u8>,
+    json: JsonWriter,
     next_index: u64,
     resume_point: u64,
 }
 
-/// Size of the blocks payloads are cut from.
-const ARENA_BLOCK: usize = 256 * 1024;
+/// Room for a chunk of book images, whose JSON is about 600 bytes each.
+const BLOCK: usize = CHUNK * 768;
 
 impl std::fmt::Debug for BatchSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -335,9 +336,9 @@ impl BatchSink {
             tx: Some(tx),
             task: Some(task),
             failure: None,
-            chunk: Vec::with_capacity(CHUNK),
-            buf: Vec::with_capacity(1024),
-            arena: BytesMut::with_capacity(ARENA_BLOCK),
+            pending: Vec::with_capacity(CHUNK),
+            block: Vec::with_capacity(BLOCK),
+            json: JsonWriter::new(),
             next_index: resume_point,
             resume_point,
         })
@@ -355,13 +356,30 @@ impl BatchSink {
     }
 
     fn push_chunk(&mut self) -> Result<(), SinkError> {
-        if self.chunk.is_empty() {
+        if self.pending.is_empty() {
             return Ok(());
         }
         let Some(tx) = &self.tx else {
             return Err(self.failure());
         };
-        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
+        let block = Bytes::from(std::mem::replace(
+            &mut self.block,
+            Vec::with_capacity(BLOCK),
+        ));
+        let mut start = 0;
+        let chunk = self
+            .pending
+            .drain(..)
+            .map(|(index, subject, end)| {
+                let payload = block.slice(start..end);
+                start = end;
+                Msg {
+                    index,
+                    subject,
+                    payload,
+                }
+            })
+            .collect();
         if tx.blocking_send(Cmd::Msgs(chunk)).is_err() {
             return Err(self.failure());
         }
@@ -374,19 +392,11 @@ impl EventSink for BatchSink {
         if self.tx.is_none() {
             return Err(self.failure());
         }
-        self.buf.clear();
-        event.write_json(&mut self.buf);
-        if self.arena.capacity() < self.buf.len() {
-            self.arena = BytesMut::with_capacity(ARENA_BLOCK.max(self.buf.len()));
-        }
-        self.arena.extend_from_slice(&self.buf);
-        self.chunk.push(Msg {
-            index: self.next_index,
-            subject: event.subject(),
-            payload: self.arena.split().freeze(),
-        });
+        self.json.write(event, &mut self.block);
+        self.pending
+            .push((self.next_index, event.subject(), self.block.len()));
         self.next_index += 1;
-        if self.chunk.len() >= CHUNK {
+        if self.pending.len() >= CHUNK {
             self.push_chunk()?;
         }
         Ok(())

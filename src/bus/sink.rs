@@ -35,7 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::{Bus, BusError};
-use crate::event::Event;
+use crate::event::{Event, JsonWriter};
 use crate::io::{EventSink, SinkError};
 
 /// Tuning of a [`NatsSink`].
@@ -94,6 +94,7 @@ pub struct NatsSink {
     task: Option<tokio::task::JoinHandle<Result<(), String>>>,
     failure: Option<String>,
     buf: Vec<u8>,
+    json: JsonWriter,
     last_ts: Option<u64>,
     same_ts_index: u64,
     sent: u64,
@@ -124,6 +125,7 @@ impl NatsSink {
             task: Some(task),
             failure: None,
             buf: Vec::with_capacity(1024),
+            json: JsonWriter::new(),
             last_ts: None,
             same_ts_index: 0,
             sent: 0,
@@ -148,7 +150,7 @@ impl EventSink for NatsSink {
             return Err(self.failure());
         };
         self.buf.clear();
-        event.write_json(&mut self.buf);
+        self.json.write(event, &mut self.buf);
         let ts = event.ts_event_ns();
         if self.last_ts == Some(ts) {
             self.same_ts_index += 1;

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 
 use super::codec::{BIN_MAGIC, FrameDecoder, FrameEncoder, MAX_FRAME};
 use super::{EventSink, EventSource, PipeFormat, Position, SinkError, SourceError};
-use crate::event::Event;
+use crate::event::{Event, JsonWriter};
 
 const BUF_SIZE: usize = 1 << 20;
 
@@ -328,6 +328,7 @@ pub struct PipeSink<W: Write> {
     buf: Vec<u8>,
     started: bool,
     frames: FrameEncoder,
+    json: JsonWriter,
 }
 
 impl PipeSink<std::io::Stdout> {
@@ -361,6 +362,7 @@ impl<W: Write> PipeSink<W> {
             buf: Vec::with_capacity(BUF_SIZE + 64 * 1024),
             started: false,
             frames: FrameEncoder::default(),
+            json: JsonWriter::new(),
         }
     }
 
@@ -388,7 +390,7 @@ impl<W: Write> EventSink for PipeSink<W> {
     fn send(&mut self, event: &Event) -> Result<(), SinkError> {
         match self.format {
             PipeFormat::Ndjson => {
-                event.write_json(&mut self.buf);
+                self.json.write(event, &mut self.buf);
                 self.buf.push(b'\n');
             }
             PipeFormat::Bin => {
